@@ -1,0 +1,3 @@
+from closeflow.cli import main
+
+main()

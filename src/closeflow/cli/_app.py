@@ -1,0 +1,73 @@
+"""The root ``closeflow`` command and the error boundary every sub-command shares."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from closeflow import __version__
+from closeflow.close import CloseError, ConfigError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="closeflow",
+    help="Close CRM for revenue workflows: a rate-aware client, a local Close emulator, and more.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one async library call; turn closeflow's typed errors into a message and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except (CloseError, ConfigError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"closeflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """closeflow: Close CRM for revenue workflows."""
+
+
+def _register() -> None:
+    # Sub-command modules register themselves on import; imported here so `app` is complete.
+    from closeflow.cli import _auth, _check, _emulator, _records  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # `closeflow … | head` is normal use
+        sys.exit(0)
