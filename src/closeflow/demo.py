@@ -39,7 +39,7 @@ def _wait_ready(base_url: str, timeout: float = 60.0) -> None:
 
 def _step(title: str, args: list[str], env: dict[str, str]) -> None:
     print(f"\n\033[1m── {title}\033[0m\n$ closeflow {shlex.join(args)}", flush=True)
-    done = subprocess.run([sys.executable, "-m", "closeflow", *args], env=env, check=False)
+    done = subprocess.run([sys.executable, "-m", "closeflow", *args], env=env, check=False)  # noqa: S603
     if done.returncode != 0:
         raise SystemExit(f"demo step failed: closeflow {shlex.join(args)} (exit {done.returncode})")
 
@@ -48,24 +48,71 @@ def main() -> None:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/api/v1"
     print(f"Starting the Close emulator with {LEADS} seeded leads on {base_url} …", flush=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "closeflow", "emulator", "serve", "--port", str(port),
-         "--seed", "7", "--leads", str(LEADS), "--api-key", API_KEY, "--rate-limit", "40"],
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "closeflow",
+            "emulator",
+            "serve",
+            "--port",
+            str(port),
+            "--seed",
+            "7",
+            "--leads",
+            str(LEADS),
+            "--api-key",
+            API_KEY,
+            "--rate-limit",
+            "40",
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
         _wait_ready(base_url)
-        env = {**os.environ, "CLOSE_BASE_URL": base_url, "CLOSE_API_KEY": API_KEY,
-               "CLOSEFLOW_CONFIG_DIR": os.path.join(os.getcwd(), ".closeflow-demo")}
+        env = {
+            **os.environ,
+            "CLOSE_BASE_URL": base_url,
+            "CLOSE_API_KEY": API_KEY,
+            "CLOSEFLOW_CONFIG_DIR": os.path.join(os.getcwd(), ".closeflow-demo"),
+        }
         _step("Who am I, which organization, what rate limits apply", ["check"], env)
-        _step("Qualified leads, most recently updated first",
-              ["leads", "search", "--where", 'status = "Qualified"', "--sort", "-date_updated",
-               "--limit", "5", "--fields", "display_name,status_label,date_updated"], env)
-        _step("Contacts with an email at example.com, as JSON",
-              ["contacts", "search", "--where", 'email contains "example.com"', "--limit", "3",
-               "--fields", "name,title,emails", "--format", "json"], env)
-        print("\nThe emulator speaks Close's API: point any Close client at it with "
-              f"CLOSE_BASE_URL={base_url} CLOSE_API_KEY={API_KEY}.")
+        _step(
+            "Qualified leads, most recently updated first",
+            [
+                "leads",
+                "search",
+                "--where",
+                'status = "Qualified"',
+                "--sort",
+                "-date_updated",
+                "--limit",
+                "5",
+                "--fields",
+                "display_name,status_label,date_updated",
+            ],
+            env,
+        )
+        _step(
+            "Contacts with an email at example.com, as JSON",
+            [
+                "contacts",
+                "search",
+                "--where",
+                'email contains "example.com"',
+                "--limit",
+                "3",
+                "--fields",
+                "name,title,emails",
+                "--format",
+                "json",
+            ],
+            env,
+        )
+        print(
+            "\nThe emulator speaks Close's API: point any Close client at it with "
+            f"CLOSE_BASE_URL={base_url} CLOSE_API_KEY={API_KEY}."
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx2
 
+from closeflow._clock import FakeClock
 from closeflow.emulator import Emulator
 
 
@@ -35,12 +36,16 @@ async def test_put_replaces_emails_instead_of_merging_them(close: httpx2.AsyncCl
             json={"lead_id": lead["id"], "emails": [{"email": "a@example.com"}, {"email": "b@example.com"}]},
         )
     ).json()
-    updated = (await close.put(f"/contact/{contact['id']}/", json={"emails": [{"email": "c@example.com"}]})).json()
+    updated = (
+        await close.put(f"/contact/{contact['id']}/", json={"emails": [{"email": "c@example.com"}]})
+    ).json()
     assert [e["email"] for e in updated["emails"]] == ["c@example.com"]
     assert updated["emails"][0]["is_unsubscribed"] is False
 
 
-async def test_editing_a_contact_bumps_its_leads_date_updated(close: httpx2.AsyncClient, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_editing_a_contact_bumps_its_leads_date_updated(
+    close: httpx2.AsyncClient, clock: FakeClock
+) -> None:
     lead = await _lead(close)
     contact = (await close.post("/contact/", json={"lead_id": lead["id"], "name": "Gob"})).json()
     clock.advance(30)
@@ -51,7 +56,9 @@ async def test_editing_a_contact_bumps_its_leads_date_updated(close: httpx2.Asyn
 
 async def test_list_contacts_filters_by_lead_id(close: httpx2.AsyncClient) -> None:
     first, second = await _lead(close), await _lead(close)
-    mine = [(await close.post("/contact/", json={"lead_id": first["id"], "name": n})).json()["id"] for n in "AB"]
+    mine = [
+        (await close.post("/contact/", json={"lead_id": first["id"], "name": n})).json()["id"] for n in "AB"
+    ]
     await close.post("/contact/", json={"lead_id": second["id"], "name": "C"})
     listed = (await close.get("/contact/", params={"lead_id": first["id"]})).json()
     assert [c["id"] for c in listed["data"]] == mine
@@ -69,5 +76,7 @@ async def test_delete_contact_removes_it_from_its_lead(close: httpx2.AsyncClient
 
 async def test_display_name_falls_back_to_first_email(close: httpx2.AsyncClient) -> None:
     lead = await _lead(close)
-    contact = (await close.post("/contact/", json={"lead_id": lead["id"], "emails": [{"email": "x@y.io"}]})).json()
+    contact = (
+        await close.post("/contact/", json={"lead_id": lead["id"], "emails": [{"email": "x@y.io"}]})
+    ).json()
     assert contact["display_name"] == "x@y.io"

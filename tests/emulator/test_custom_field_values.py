@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from tests.emulator._helpers import field_id
 
 from closeflow.emulator import Emulator
-from tests.emulator._helpers import field_id
 
 
 async def _lead(close: httpx2.AsyncClient, **payload: Any) -> dict[str, Any]:
@@ -45,7 +45,9 @@ async def test_add_and_remove_change_one_element_of_a_multi_value_field(
     assert removed[f"custom.{products}"] == ["Dialer"]
 
 
-async def test_put_replaces_a_multi_value_field_wholesale(close: httpx2.AsyncClient, emulator: Emulator) -> None:
+async def test_put_replaces_a_multi_value_field_wholesale(
+    close: httpx2.AsyncClient, emulator: Emulator
+) -> None:
     products = field_id(emulator, "lead", "Products")
     lead = await _lead(close, **{f"custom.{products}": ["CRM", "Dialer"]})
     updated = (await close.put(f"/lead/{lead['id']}/", json={f"custom.{products}": ["API"]})).json()
@@ -108,10 +110,15 @@ async def test_add_on_a_single_value_field_is_refused(close: httpx2.AsyncClient,
     key = f"custom.{field_id(emulator, 'lead', 'Source')}"
     lead = await _lead(close)
     response = await close.put(f"/lead/{lead['id']}/", json={f"{key}.add": "Inbound"})
-    assert response.json() == {"errors": [], "field-errors": {f"{key}.add": "This field does not accept multiple values."}}
+    assert response.json() == {
+        "errors": [],
+        "field-errors": {f"{key}.add": "This field does not accept multiple values."},
+    }
 
 
-async def test_valid_values_are_stored_in_canonical_form(close: httpx2.AsyncClient, emulator: Emulator) -> None:
+async def test_valid_values_are_stored_in_canonical_form(
+    close: httpx2.AsyncClient, emulator: Emulator
+) -> None:
     values = {
         "Employees": 12.5,
         "Contract Start": "2024-02-29",

@@ -1,14 +1,14 @@
-"""Lead CRUD as Close does it (§4.1): nested create, partial PUT with whole-array replacement, cascade delete."""
+"""Lead CRUD as Close does it (§4.1): nested create, partial PUT replacing arrays, cascade delete."""
 
 from __future__ import annotations
 
 import re
 
 import httpx2
+from tests.emulator._helpers import status
 
 from closeflow._clock import FakeClock
 from closeflow.emulator import Emulator
-from tests.emulator._helpers import status
 
 BLUTH = {
     "name": "Bluth Company",
@@ -23,7 +23,13 @@ BLUTH = {
         }
     ],
     "addresses": [
-        {"label": "business", "address_1": "747 Howard St", "city": "San Francisco", "state": "CA", "country": "US"}
+        {
+            "label": "business",
+            "address_1": "747 Howard St",
+            "city": "San Francisco",
+            "state": "CA",
+            "country": "US",
+        }
     ],
 }
 
@@ -83,7 +89,9 @@ async def test_status_can_be_set_by_label_or_id(close: httpx2.AsyncClient, emula
     assert by_label["status_label"] == "Qualified"
 
 
-async def test_put_is_partial_and_leaves_unsent_fields_alone(close: httpx2.AsyncClient, clock: FakeClock) -> None:
+async def test_put_is_partial_and_leaves_unsent_fields_alone(
+    close: httpx2.AsyncClient, clock: FakeClock
+) -> None:
     lead = (await close.post("/lead/", json=BLUTH)).json()
     clock.advance(60)
     updated = (await close.put(f"/lead/{lead['id']}/", json={"description": "Changed"})).json()
@@ -118,7 +126,9 @@ async def test_delete_lead_answers_empty_object_and_deletes_its_contacts(
     assert emulator.org.contacts == {}
 
 
-async def test_list_leads_pages_in_creation_order_with_has_more(close: httpx2.AsyncClient, clock: FakeClock) -> None:
+async def test_list_leads_pages_in_creation_order_with_has_more(
+    close: httpx2.AsyncClient, clock: FakeClock
+) -> None:
     ids = []
     for index in range(5):
         ids.append((await close.post("/lead/", json={"name": f"L{index}"})).json()["id"])

@@ -58,14 +58,6 @@ def _root(
     """closeflow: Close CRM for revenue workflows."""
 
 
-def _register() -> None:
-    # Sub-command modules register themselves on import; imported here so `app` is complete.
-    from closeflow.cli import _auth, _check, _emulator, _records  # noqa: F401
-
-
-_register()
-
-
 def main() -> None:
     try:
         app()

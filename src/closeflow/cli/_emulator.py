@@ -24,10 +24,18 @@ def serve(
     ),
 ) -> None:
     """Serve a seeded Close organization on HOST:PORT; prints the base URL and the API key it accepts."""
+    from closeflow.emulator import RateLimitConfig
     from closeflow.emulator import serve as serve_emulator
 
     if leads < 0:
         raise fail("--leads must be 0 or more")
     if rate_limit is not None and rate_limit < 1:
         raise fail("--rate-limit must be at least 1 request per second")
-    serve_emulator(host=host, port=port, seed=seed, leads=leads, api_key=api_key, rate_limit=rate_limit)
+    serve_emulator(
+        host=host,
+        port=port,
+        seed=seed,
+        leads=leads,
+        api_key=api_key,
+        rate_limit=RateLimitConfig(default=rate_limit) if rate_limit else None,
+    )

@@ -52,9 +52,11 @@ async def find(
         if limit is None or limit > SEARCH_WALK_CAP:
             raise FilterError(
                 f"Close returns at most {SEARCH_WALK_CAP:,} records per search when sorting by "
-                f'"{sort}"; pass a limit up to {SEARCH_WALK_CAP:,}, or sort by date_updated to stream everything'
+                f'"{sort}"; pass a limit up to {SEARCH_WALK_CAP:,}, '
+                "or sort by date_updated to stream everything"
             )
-        records = client.search(search_body(query, object_type, fields=wanted, sort=sort, limit=min(limit, 200)))
+        body = search_body(query, object_type, fields=wanted, sort=sort, limit=min(limit, 200))
+        records = client.search(body)
 
     returned = 0
     async for record in records:
@@ -76,6 +78,8 @@ def _present(
     registry: CustomFieldRegistry, object_type: str, record: dict[str, Any], wanted: list[str]
 ) -> dict[str, Any]:
     plain = {key: record.get(key) for key in wanted if not key.startswith("custom.")}
-    named = registry.by_name(object_type, {key: record.get(key) for key in wanted if key.startswith("custom.")})
+    named = registry.by_name(
+        object_type, {key: record.get(key) for key in wanted if key.startswith("custom.")}
+    )
     plain.update({f"custom.{name}": value for name, value in named.items()})
     return plain

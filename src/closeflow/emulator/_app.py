@@ -192,19 +192,23 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0  # stays 0 when the connection is dropped before any answer
+        query = scope.get("query_string", b"").decode("latin-1")
+        logged = False
 
         async def observe(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+            nonlocal logged
+            # Log before the answer leaves: a client on a real port may read the log as soon as
+            # it has its response.
+            if message["type"] == "http.response.start" and not logged:
+                logged = True
+                self.emulator.log_request(scope["method"], scope["path"], message["status"], query)
             await send(message)
 
         try:
             await self.app(scope, receive, observe)
         finally:
-            query = scope.get("query_string", b"").decode("latin-1")
-            self.emulator.log_request(scope["method"], scope["path"], status, query)
+            if not logged:  # dropped before any answer
+                self.emulator.log_request(scope["method"], scope["path"], 0, query)
 
 
 class Authentication:

@@ -23,7 +23,9 @@ HOST = "http://closeflow-emulator"
 @dataclass(frozen=True)
 class LoggedRequest:
     method: str
-    path: str  # normalised (collapsed slashes, trailing slash, singular custom_field)
+    # Normalised (collapsed slashes, trailing slash, singular custom_field) and relative to
+    # /api/v1 ("/lead/"); paths outside the API (the OAuth endpoints) stay absolute ("/oauth2/token/").
+    path: str
     status: int  # 0 when the connection was dropped before an answer
     query: str
 
@@ -77,18 +79,20 @@ class Emulator:
         return in_process_transport(self.app)
 
     def log_request(self, method: str, path: str, status: int, query: str) -> None:
-        self.request_log.append(LoggedRequest(method, path, status, query))
+        base = self.config.base_path
+        relative = path[len(base) :] if path.startswith(base + "/") else path
+        self.request_log.append(LoggedRequest(method, relative, status, query))
 
     def requests(self, method: str | None = None, path_prefix: str | None = None) -> int:
         """How many requests matched; ``path_prefix`` may be absolute or relative to ``/api/v1``."""
-        prefixes: tuple[str, ...] = ()
-        if path_prefix is not None:
-            prefixes = (path_prefix, self.config.base_path + path_prefix)
+        base = self.config.base_path
+        if path_prefix is not None and path_prefix.startswith(base + "/"):
+            path_prefix = path_prefix[len(base) :]
         return sum(
             1
             for entry in self.request_log
             if (method is None or entry.method == method.upper())
-            and (not prefixes or entry.path.startswith(prefixes))
+            and (path_prefix is None or entry.path.startswith(path_prefix))
         )
 
 

@@ -30,8 +30,12 @@ _TERM = re.compile(
     )""",
     re.VERBOSE,
 )
-_SORT_KEYS = {"updated": "date_updated", "created": "date_created", "date_updated": "date_updated"}
-_SORT_KEYS["date_created"] = "date_created"
+_SORT_KEYS = {
+    "updated": "date_updated",
+    "created": "date_created",
+    "date_updated": "date_updated",
+    "date_created": "date_created",
+}
 _DATE_FIELDS = ("date_updated", "date_created")
 
 

@@ -250,8 +250,9 @@ def update_contact(
         lead = org.leads.get(contact["lead_id"])
         if lead is not None:
             _stamp(org, lead, context)
-            if lead.get("display_name") != (lead.get("name") or updated["display_name"]):
-                _refresh_display_name(org, lead, [org.contacts[c] for c in lead["contact_ids"]])
+            _refresh_display_name(
+                org, lead, [org.contacts[c] for c in lead["contact_ids"] if c in org.contacts]
+            )
             org.touched()
     return org.contacts[contact_id]
 
