@@ -45,11 +45,19 @@ def _canned_transport(lead: dict[str, Any]) -> httpx2.MockTransport:
     return httpx2.MockTransport(lambda request: httpx2.Response(200, content=body, headers=headers))
 
 
-async def _measure(name: str, transport_factory: Callable[[], httpx2.AsyncBaseTransport], base_url: str,
-                   api_key: str, paths: list[str], args: argparse.Namespace) -> dict[str, float]:
+async def _measure(
+    name: str,
+    transport_factory: Callable[[], httpx2.AsyncBaseTransport],
+    base_url: str,
+    api_key: str,
+    paths: list[str],
+    args: argparse.Namespace,
+) -> dict[str, float]:
     results: dict[str, float] = {}
-    async with httpx2.AsyncClient(transport=transport_factory(), base_url=base_url,
-                                  auth=httpx2.BasicAuth(api_key, "")) as raw:
+    async with httpx2.AsyncClient(
+        transport=transport_factory(), base_url=base_url, auth=httpx2.BasicAuth(api_key, "")
+    ) as raw:
+
         async def raw_send(i: int) -> Any:
             response = await raw.get(paths[i % len(paths)])
             response.raise_for_status()
@@ -58,13 +66,21 @@ async def _measure(name: str, transport_factory: Callable[[], httpx2.AsyncBaseTr
         await _drive(raw_send, min(200, args.requests), args.concurrency)  # warm-up
         results["raw_wall"], results["raw_cpu"] = await _drive(raw_send, args.requests, args.concurrency)
 
-    async with CloseClient(api_key, base_url=base_url, transport=transport_factory(),
-                           concurrency=args.concurrency, budgets=RateBudgets()) as client:
+    async with CloseClient(
+        api_key,
+        base_url=base_url,
+        transport=transport_factory(),
+        concurrency=args.concurrency,
+        budgets=RateBudgets(),
+    ) as client:
+
         async def client_send(i: int) -> Any:
             return await client.get(paths[i % len(paths)])
 
         await _drive(client_send, min(200, args.requests), args.concurrency)
-        results["client_wall"], results["client_cpu"] = await _drive(client_send, args.requests, args.concurrency)
+        results["client_wall"], results["client_cpu"] = await _drive(
+            client_send, args.requests, args.concurrency
+        )
 
     n = args.requests
     print(f"\n{name}: {n} GET requests, concurrency {args.concurrency}")
@@ -72,13 +88,17 @@ async def _measure(name: str, transport_factory: Callable[[], httpx2.AsyncBaseTr
     for label in ("raw", "client"):
         print(f"  {label:8}{n / results[label + '_wall']:>10.0f}{results[label + '_cpu'] / n * 1e6:>14.1f}")
     overhead = (results["client_cpu"] - results["raw_cpu"]) / n * 1e6
-    print(f"  client/raw throughput ratio {results['raw_wall'] / results['client_wall']:.2f}; "
-          f"client's own CPU ≈ {overhead:.1f} µs/request")
+    print(
+        f"  client/raw throughput ratio {results['raw_wall'] / results['client_wall']:.2f}; "
+        f"client's own CPU ≈ {overhead:.1f} µs/request"
+    )
     return results
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
@@ -86,11 +106,19 @@ async def main() -> None:
     emu = Emulator(seed=3, leads=500)
     ids = [lead["id"] for lead in emu.org.objects("lead")]
     paths = [f"/lead/{lead_id}/" for lead_id in ids]
-    await _measure("in-process emulator (rate limits off)", emu.transport, emu.base_url, emu.api_key, paths, args)
+    await _measure(
+        "in-process emulator (rate limits off)", emu.transport, emu.base_url, emu.api_key, paths, args
+    )
     lead = emu.org.get("lead", ids[0])
     assert lead is not None
-    await _measure("canned MockTransport (isolates client CPU)", lambda: _canned_transport(lead),
-                   "http://canned/api/v1", "api_bench", paths, args)
+    await _measure(
+        "canned MockTransport (isolates client CPU)",
+        lambda: _canned_transport(lead),
+        "http://canned/api/v1",
+        "api_bench",
+        paths,
+        args,
+    )
 
 
 if __name__ == "__main__":

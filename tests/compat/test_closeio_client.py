@@ -9,8 +9,7 @@ from __future__ import annotations
 import closeio_api
 import pytest
 from closeio_api import API
-
-from tests.compat.conftest import Served
+from tests.conftest import Served
 
 
 def _api(served: Served) -> API:
@@ -19,11 +18,19 @@ def _api(served: Served) -> API:
 
 def test_official_client_creates_reads_updates_and_deletes_a_lead(served_emulator: Served) -> None:
     api = _api(served_emulator)
-    created = api.post("lead", data={
-        "name": "Bluth Company",
-        "contacts": [{"name": "Gob", "emails": [{"email": "gob@example.com", "type": "office"}],
-                      "phones": [{"phone": "8004445555", "type": "office"}]}],
-    })
+    created = api.post(
+        "lead",
+        data={
+            "name": "Bluth Company",
+            "contacts": [
+                {
+                    "name": "Gob",
+                    "emails": [{"email": "gob@example.com", "type": "office"}],
+                    "phones": [{"phone": "8004445555", "type": "office"}],
+                }
+            ],
+        },
+    )
     assert created["id"].startswith("lead_")
     assert created["contacts"][0]["phones"][0]["phone"] == "+18004445555"
 

@@ -58,10 +58,14 @@ def check(
     for state in result["rate_limits"]:
         table.add_row(
             state["group"],
-            str(state["limit"]),
-            str(state["remaining"]),
+            _number(state["limit"]),
+            _number(state["remaining"]),
             f"{state['reset_in']:.1f}",
             str(state["requests"]),
             str(state["throttled"]),
         )
     console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"

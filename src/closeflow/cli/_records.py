@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from closeflow.cli._app import app, console, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
@@ -100,7 +100,10 @@ def _render(rows: list[dict[str, Any]], columns: list[str], output: OutputFormat
         writer.writerow(keys)
         writer.writerows([_cell(row.get(k)) for k in keys] for row in rows)
     else:
-        table = Table(*keys, caption=f"{len(rows)} record{'s' if len(rows) != 1 else ''}")
+        table = Table(
+            *(Column(k, overflow="fold") for k in keys),
+            caption=f"{len(rows)} record{'s' if len(rows) != 1 else ''}",
+        )
         for row in rows:
             table.add_row(*(_cell(row.get(k)) for k in keys))
         console.print(table)

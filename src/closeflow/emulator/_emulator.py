@@ -105,14 +105,30 @@ def serve(
     api_key: str | None = None,
     rate_limit: RateLimitConfig | None = None,
 ) -> None:
-    """Run the emulator on a real port with uvicorn (keep-alive on; TCP_NODELAY is uvicorn's default)."""
+    """Run the emulator on a real port with uvicorn (keep-alive on; TCP_NODELAY is uvicorn's default).
+
+    ``port=0`` picks a free port; the printed base URL always shows the real one.
+    """
+    import socket
+
     import uvicorn
 
     config = EmulatorConfig(rate_limit=rate_limit)
     if api_key:
         config.api_keys = [api_key]
+    print(f"Seeding an organization with {leads} leads (seed {seed}) …", flush=True)
     emulator = Emulator(config, seed=seed, leads=leads)
-    print(f"Close emulator: http://{host}:{port}{config.base_path}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # accept into the backlog at once, so the printed URL works immediately
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"Close emulator: http://{shown_host}:{bound_port}{config.base_path}")
     # Printing the key is the point: it is the emulator's own test key, which the user needs.
-    print(f"API key: {emulator.api_key}")
-    uvicorn.run(emulator.app, host=host, port=port, log_level="warning", timeout_keep_alive=30)
+    print(f"API key: {emulator.api_key}", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(emulator.app, log_level="warning", timeout_keep_alive=30, lifespan="off")
+    )
+    server.run(sockets=[sock])
