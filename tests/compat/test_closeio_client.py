@@ -9,6 +9,7 @@ from __future__ import annotations
 import closeio_api
 import pytest
 from closeio_api import API
+
 from tests.conftest import Served
 
 

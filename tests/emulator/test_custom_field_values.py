@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx2
 import pytest
-from tests.emulator._helpers import field_id
 
 from closeflow.emulator import Emulator
+from tests.emulator._helpers import field_id
 
 
 async def _lead(close: httpx2.AsyncClient, **payload: Any) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import httpx2
-from tests.emulator._helpers import status
 
 from closeflow._clock import FakeClock
 from closeflow.emulator import Emulator
+from tests.emulator._helpers import status
 
 BLUTH = {
     "name": "Bluth Company",

@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from tests.emulator._helpers import field_id
 
 from closeflow._clock import FakeClock
 from closeflow.emulator import Emulator
+from tests.emulator._helpers import field_id
 
 
 @pytest.fixture

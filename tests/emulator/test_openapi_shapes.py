@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx2
 import pytest
-from tests.emulator._openapi import check, load_schemas, openapi_path
 
 from closeflow.emulator import Emulator
+from tests.emulator._openapi import check, load_schemas, openapi_path
 
 SPEC = openapi_path()
 pytestmark = pytest.mark.skipif(
