@@ -78,3 +78,41 @@ async def test_a_wrong_api_key_is_a_clear_unauthorized_that_hides_the_key() -> N
             await client.me()
     assert denied.value.status == 401
     assert "api_not_the_right_one" not in str(denied.value) + repr(denied.value)
+
+
+async def test_a_lead_edited_mid_walk_does_not_make_the_keyset_walk_skip_records() -> None:
+    clock = FakeClock()
+    emu = Emulator(config=EmulatorConfig(search_max_results=10), clock=clock, seed=7, leads=50)
+    in_order = sorted(emu.org.objects("lead"), key=lambda lead: (lead["date_updated"], lead["id"]))
+    last_of_first_walk = in_order[9]["id"]
+    seen: list[str] = []
+    async with _client(emu, clock) as client:
+        async for lead in client.keyset("lead", page_size=5):
+            seen.append(lead["id"])
+            if len(seen) == 1:  # a record later in this walk changes before its page is fetched
+                clock.advance(5)
+                await client.put(f"/lead/{last_of_first_walk}/", json={"description": "edited mid-walk"})
+    assert set(seen) == set(emu.org.leads)
+    repeated = {lead_id for lead_id in seen if seen.count(lead_id) > 1}
+    assert repeated <= {last_of_first_walk}  # only the edited lead may come back, with its new version
+
+
+async def test_a_search_page_answered_503_is_retried_because_search_changes_nothing() -> None:
+    clock = FakeClock()
+    emu = Emulator(clock=clock, seed=5, leads=30)
+    emu.faults.fail_next(1, status=503, method="POST", path_pattern="/data/search/")
+    async with _client(emu, clock) as client:
+        walked = [lead["id"] async for lead in client.keyset("lead", page_size=10)]
+    assert sorted(walked) == sorted(emu.org.leads)
+    assert next(e.status for e in emu.request_log if e.path == "/data/search/") == 503
+
+
+async def test_a_delete_whose_reply_was_lost_is_retried_and_reported_as_done() -> None:
+    clock = FakeClock()
+    emu = Emulator(clock=clock, seed=5, leads=2)
+    lead_id = next(iter(emu.org.leads))
+    emu.faults.drop_next(1, after_processing=True, method="DELETE")
+    async with _client(emu, clock) as client:
+        assert await client.delete(f"/lead/{lead_id}/") == {}
+    assert lead_id not in emu.org.leads
+    assert emu.requests("DELETE") == 2

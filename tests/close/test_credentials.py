@@ -254,11 +254,15 @@ def test_the_default_profile_is_used_when_nothing_else_is_given(with_profiles: C
     assert connection.base_url == DEFAULT_BASE_URL
 
 
-def test_base_url_flag_beats_environment_beats_profile(with_profiles: CredentialsFile) -> None:
+def test_a_profile_keeps_its_own_host_unless_a_base_url_flag_overrides_it(
+    with_profiles: CredentialsFile,
+) -> None:
+    # CLOSE_BASE_URL pairs with CLOSE_API_KEY; it must never send a stored profile's secrets elsewhere.
     env = {"CLOSE_BASE_URL": "http://env.test/api/v1"}
     path = with_profiles.path
     assert resolve_connection(profile="prod", env={}, path=path).base_url == "http://127.0.0.1:8765/api/v1"
-    assert resolve_connection(profile="prod", env=env, path=path).base_url == "http://env.test/api/v1"
+    assert resolve_connection(profile="prod", env=env, path=path).base_url == "http://127.0.0.1:8765/api/v1"
+    assert resolve_connection(env=env, path=path).base_url == DEFAULT_BASE_URL  # the default profile
     flagged = resolve_connection(profile="prod", base_url="http://flag.test/api/v1", env=env, path=path)
     assert flagged.base_url == "http://flag.test/api/v1"
     with_env_key = {**env, "CLOSE_API_KEY": ENV_KEY}

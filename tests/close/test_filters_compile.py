@@ -8,7 +8,8 @@ import pytest
 
 from closeflow.close._custom_fields import CustomFieldRegistry, UnknownCustomField
 from closeflow.close._errors import NotFound
-from closeflow.close._filters import And, Condition, Filter, FilterError, Not, Or, compile_query, search_body
+from closeflow.close._filter_compile import compile_query, search_body
+from closeflow.close._filters import And, Condition, Filter, FilterError, Not, Or
 from closeflow.close._where import parse_where
 
 FIELDS = [

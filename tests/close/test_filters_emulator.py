@@ -19,16 +19,8 @@ import pytest
 
 from closeflow.close._custom_fields import CustomFieldRegistry
 from closeflow.close._errors import NotFound
-from closeflow.close._filters import (
-    And,
-    Condition,
-    Filter,
-    Not,
-    Or,
-    compile_query,
-    lead_statuses,
-    search_body,
-)
+from closeflow.close._filter_compile import compile_query, lead_statuses, search_body
+from closeflow.close._filters import And, Condition, Filter, Not, Or
 from closeflow.close._where import parse_where
 
 try:

@@ -17,7 +17,8 @@ from closeflow._clock import FakeClock
 from closeflow.close._client import CloseClient
 from closeflow.close._credentials import CredentialsFile, OAuthProfile, resolve_connection
 from closeflow.close._errors import Unauthorized
-from closeflow.close._oauth import OAuthApp, OAuthCredentials, refresh, run_authorization_flow
+from closeflow.close._oauth import OAuthApp, OAuthCredentials, refresh
+from closeflow.close._oauth_login import run_authorization_flow
 
 try:
     from closeflow.emulator import Emulator
@@ -161,3 +162,23 @@ async def test_close_client_with_a_profile_connection_survives_expiry_and_revoca
     assert isinstance(stored, OAuthProfile)
     for secret in (stored.access_token.get_secret_value(), str(stored.token().refresh_token)):
         assert secret not in f"{caught.value} {caught.value!r}"
+
+
+async def test_two_connections_to_one_profile_share_a_single_refresh(
+    emu: Emulator, clock: FakeClock, tmp_path: Path
+) -> None:
+    # `closeflow check` and a sync in the same process, or two processes, hold the same profile:
+    # the second to notice expiry must adopt the first's rotated pair, not spend a dead token.
+    file = CredentialsFile(tmp_path / "credentials.json")
+    file.save_profile("emulator", await login(emu, clock))
+    first, second = (
+        resolve_connection(env={}, path=file.path, clock=clock, transport=emu.transport()) for _ in range(2)
+    )
+    clock.advance(3600.0)
+    for connection in (first, second):
+        async with httpx2.AsyncClient(
+            transport=emu.transport(), base_url=connection.base_url, auth=connection.credentials.httpx_auth()
+        ) as http:
+            assert (await http.get("/me/")).status_code == 200
+    assert emu.requests("POST", "/oauth2/token/") == 2  # the login, then exactly one refresh
+    assert (tmp_path / "credentials.json.lock").exists()

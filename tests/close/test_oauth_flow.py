@@ -15,7 +15,8 @@ import pytest
 
 from closeflow._clock import FakeClock
 from closeflow.close._errors import Unauthorized
-from closeflow.close._oauth import OAuthApp, OAuthToken, run_authorization_flow
+from closeflow.close._oauth import OAuthApp, OAuthToken
+from closeflow.close._oauth_login import run_authorization_flow
 
 APP = OAuthApp.for_base_url("oa2client_test", "client-secret", "https://emu.test/api/v1")
 

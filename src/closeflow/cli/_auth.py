@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from closeflow.cli._app import app, console, fail, run
+from closeflow.cli._app import app, console, fail, guarded, run
 from closeflow.cli._common import BaseUrlOption
 from closeflow.close import (
     DEFAULT_BASE_URL,
@@ -36,6 +37,7 @@ async def _whoami(client: CloseClient) -> dict[str, Any]:
 
 
 @auth_app.command("login")
+@guarded
 def login(
     profile: str = ProfileName,
     base_url: str | None = BaseUrlOption,
@@ -52,6 +54,7 @@ def login(
     key = api_key or typer.prompt("Close API key", hide_input=True)
     if not key.strip():
         raise fail("the API key is empty")
+    base_url = base_url or os.environ.get("CLOSE_BASE_URL") or None
     url = base_url or DEFAULT_BASE_URL
     who = "" if no_verify else _describe(run(_whoami(CloseClient(ApiKey(key.strip()), base_url=url))))
     store = CredentialsFile()
@@ -60,6 +63,7 @@ def login(
 
 
 @auth_app.command("oauth")
+@guarded
 def oauth(
     client_id: str = typer.Option(
         ..., "--client-id", envvar="CLOSE_OAUTH_CLIENT_ID", help="OAuth app client id."
@@ -80,6 +84,7 @@ def oauth(
     ),
 ) -> None:
     """Authorize closeflow with Close's OAuth 2.0 authorization-code flow and store the tokens."""
+    base_url = base_url or os.environ.get("CLOSE_BASE_URL") or None
     url = base_url or DEFAULT_BASE_URL
     oauth_app = OAuthApp.for_base_url(client_id, client_secret, url)
     token = run(run_authorization_flow(oauth_app, open_browser=not no_browser, port=port))
@@ -91,6 +96,7 @@ def oauth(
 
 
 @auth_app.command("status")
+@guarded
 def status(base_url: str | None = BaseUrlOption) -> None:
     """List stored connections (secrets are never shown) and which one commands will use."""
     store = CredentialsFile()
@@ -115,6 +121,7 @@ def status(base_url: str | None = BaseUrlOption) -> None:
 
 
 @auth_app.command("logout")
+@guarded
 def logout(
     profile: str = ProfileName,
     revoke_token: bool = typer.Option(

@@ -12,8 +12,8 @@ ProfileOption = typer.Option(
 BaseUrlOption = typer.Option(
     None,
     "--base-url",
-    envvar="CLOSE_BASE_URL",
-    help="Close API base URL, e.g. http://127.0.0.1:8765/api/v1 for the emulator.",
+    help="Close API base URL, e.g. http://127.0.0.1:8765/api/v1 for the emulator. Default: the "
+    "profile's own, or $CLOSE_BASE_URL with $CLOSE_API_KEY, else https://api.close.com/api/v1.",
 )
 
 

@@ -4,6 +4,7 @@
 Close stands).
 """
 
+from closeflow._endpoint_groups import endpoint_group
 from closeflow.close._auth import ApiKey, Credentials
 from closeflow.close._client import DEFAULT_BASE_URL, CloseClient
 from closeflow.close._credentials import (
@@ -31,16 +32,17 @@ from closeflow.close._errors import (
     Unauthorized,
     ValidationError,
 )
-from closeflow.close._filters import And, Condition, Filter, FilterError, Not, Or, compile_query, search_body
+from closeflow.close._filter_compile import compile_query, search_body
+from closeflow.close._filters import And, Condition, Filter, FilterError, Not, Or
 from closeflow.close._find import find
-from closeflow.close._oauth import OAuthApp, OAuthCredentials, OAuthToken, revoke, run_authorization_flow
+from closeflow.close._oauth import OAuthApp, OAuthCredentials, OAuthToken, revoke
+from closeflow.close._oauth_login import run_authorization_flow
 from closeflow.close._ratelimit import (
     BudgetSnapshot,
     BudgetStats,
     RateBudget,
     RateBudgets,
     RateLimitState,
-    endpoint_group,
     parse_rate_limit,
 )
 from closeflow.close._retry import RetryPolicy, is_retryable

@@ -14,6 +14,7 @@ import httpx2
 
 from closeflow import __version__
 from closeflow._clock import Clock, SystemClock
+from closeflow._endpoint_groups import SEARCH_GROUP, endpoint_group
 from closeflow.close import _pagination
 from closeflow.close._auth import ApiKey, Credentials
 from closeflow.close._errors import CloseError, ConfigError, TransportError
@@ -21,7 +22,6 @@ from closeflow.close._ratelimit import (
     BudgetSnapshot,
     RateBudget,
     RateBudgets,
-    endpoint_group,
     seconds_until_retry,
 )
 from closeflow.close._retry import RetryPolicy, call_with_retries
@@ -188,11 +188,17 @@ class CloseClient:
             logger.debug("%s %s -> %d (attempt %d)", method, path_only, response.status_code, number)
             if response.status_code == 429:
                 budget.on_429(seconds_until_retry(response))
+            if response.status_code == 404 and method == "DELETE" and number > 1:
+                # An earlier attempt deleted it but its answer was lost: the delete succeeded.
+                return {}
             if response.status_code >= 400:
                 raise CloseError.from_response(method, path_only, response)
             return _json_object(method, path_only, response)
 
-        return await call_with_retries(method, attempt, policy=self.retry_policy, clock=self.clock)
+        read_only = endpoint_group(method, path_only) == SEARCH_GROUP
+        return await call_with_retries(
+            method, attempt, policy=self.retry_policy, clock=self.clock, read_only=read_only
+        )
 
 
 def _as_credentials(credentials: Credentials | str) -> Credentials:

@@ -9,12 +9,15 @@ the user out of a working login, and the secrets may already have leaked, which 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+import weakref
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -234,12 +237,37 @@ def write_private_file(path: Path, text: str) -> None:
             os.close(dir_fd)
 
 
+# Declared registry: one asyncio lock per (event loop, credentials file, profile), so every
+# OAuthCredentials of one profile in this process refreshes one at a time. Across processes the
+# same is done with an advisory lock on a file beside the credentials file.
+_REFRESH_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class ProfileTokenStore:
-    """Writes each rotated OAuth token pair back into its profile (``OAuthCredentials``'s store)."""
+    """Writes each rotated OAuth token pair back into its profile (``OAuthCredentials``'s store),
+    and lets every holder of the profile, in this process or another, refresh one at a time."""
 
     def __init__(self, file: CredentialsFile, name: str) -> None:
         self.file = file
         self.name = name
+
+    def latest(self) -> OAuthToken | None:
+        profile = self.file.profiles().get(self.name)
+        return profile.token() if isinstance(profile, OAuthProfile) else None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        locks = _REFRESH_LOCKS.setdefault(asyncio.get_running_loop(), {})
+        async with locks.setdefault((str(self.file.path), self.name), asyncio.Lock()):
+            self.file.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(f"{self.file.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the advisory lock
 
     def save(self, token: OAuthToken) -> None:
         profile = self.file.get(self.name)
@@ -288,7 +316,9 @@ def resolve_connection(
     if name is None:
         raise ConfigError(NO_CREDENTIALS)
     stored = file.get(name)
-    url = base_url or env_base or stored.base_url or DEFAULT_BASE_URL
+    # CLOSE_BASE_URL pairs with CLOSE_API_KEY; a stored profile keeps its own host unless a
+    # --base-url flag says otherwise, so a profile's secrets never travel to another server.
+    url = base_url or stored.base_url or DEFAULT_BASE_URL
     credentials: Credentials
     if isinstance(stored, ApiKeyProfile):
         credentials = ApiKey(stored.api_key.get_secret_value())

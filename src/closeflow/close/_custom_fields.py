@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ._errors import ConfigError, NotFound
+from ._values import parse_moment, parse_number
 
 __all__ = [
     "AmbiguousCustomField",
@@ -320,38 +320,17 @@ def coerce_scalar(field: CustomField, value: Any) -> Any:
 
 
 def _number(field: CustomField, value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise CustomFieldValueError(field, value, "expected a number, not a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | Decimal):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        try:
-            number = float(text)
-        except ValueError:
-            raise CustomFieldValueError(field, value, "not a number") from None
-    else:
-        raise CustomFieldValueError(field, value, "expected a number")
-    if not math.isfinite(number):
-        raise CustomFieldValueError(field, value, "not a finite number")
-    return int(number) if isinstance(value, Decimal) and number.is_integer() else number
+    try:
+        return parse_number(value)
+    except ValueError as exc:
+        raise CustomFieldValueError(field, value, str(exc)) from None
 
 
 def _parse_moment(field: CustomField, value: Any) -> date | datetime:
-    if isinstance(value, datetime | date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        for parse in (date.fromisoformat, datetime.fromisoformat):
-            try:
-                return parse(text)
-            except ValueError:
-                continue
-    raise CustomFieldValueError(field, value, "expected an ISO 8601 date such as 2026-01-31")
+    try:
+        return parse_moment(value)
+    except ValueError:
+        raise CustomFieldValueError(field, value, "expected an ISO 8601 date such as 2026-01-31") from None
 
 
 def _date(field: CustomField, value: Any) -> str:

@@ -12,11 +12,12 @@ from typing import Any
 
 from closeflow.close._client import CloseClient
 from closeflow.close._custom_fields import CustomFieldRegistry, value_key
-from closeflow.close._filters import Filter, FilterError, compile_query, lead_statuses, search_body
+from closeflow.close._filter_compile import compile_query, lead_statuses, search_body
+from closeflow.close._filters import Filter, FilterError
+from closeflow.close._pagination import SEARCHABLE
 from closeflow.close._where import parse_where
 
 SEARCH_WALK_CAP = 10_000  # Close stops a /data/search/ walk here (§3.2)
-SEARCHABLE = ("lead", "contact")
 
 
 async def find(
@@ -36,7 +37,7 @@ async def find(
     keyset walk and has no size limit.
     """
     if object_type not in SEARCHABLE:
-        raise FilterError(f"search works on {', '.join(SEARCHABLE)}, not {object_type!r}")
+        raise FilterError(f"search works on {' and '.join(SEARCHABLE)}s, not {object_type!r}")
     if limit is not None and limit < 1:
         raise FilterError(f"limit must be at least 1, not {limit}")
     registry = registry or CustomFieldRegistry(client)

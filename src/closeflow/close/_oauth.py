@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import webbrowser
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import httpx2
-from authlib.common.security import generate_token
 from authlib.common.urls import url_decode
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
 from closeflow._clock import Clock, SystemClock
 from closeflow.close._auth import redact, short_hash
-from closeflow.close._errors import CloseError, Unauthorized
+from closeflow.close._errors import CloseError, ConfigError, Unauthorized
 
 CLOSE_API_HOST = "api.close.com"
 # Close serves the consent screen from the web app's host, but the token and revoke endpoints
@@ -52,7 +49,9 @@ class OAuthApp:
         """
         parts = urlsplit(base_url)
         if not parts.scheme or not parts.netloc:
-            raise ValueError(f"not an absolute URL: {base_url!r}")
+            raise ConfigError(
+                f"not an absolute URL: {base_url!r}; expected e.g. https://api.close.com/api/v1"
+            )
         origin = f"{parts.scheme}://{parts.netloc}"
         authorize = CLOSE_AUTHORIZE_URL if parts.hostname == CLOSE_API_HOST else f"{origin}/oauth2/authorize/"
         return cls(
@@ -224,9 +223,22 @@ def _token_error(response: httpx2.Response, *, grant: str, url: str) -> CloseErr
 
 
 class TokenStore(Protocol):
-    """Where a rotated token pair is persisted before it is used (see ``OAuthCredentials``)."""
+    """Where a rotated token pair is persisted before it is used (see ``OAuthCredentials``).
+
+    A store shared by several holders of the same connection (other ``OAuthCredentials`` in this
+    process, other processes) also offers ``exclusive()`` — held around "re-read, refresh, save"
+    — and ``latest()``, the pair last saved by anyone: whoever refreshes second then adopts the
+    first one's new pair instead of spending a refresh token that rotation already killed.
+    """
 
     def save(self, token: OAuthToken) -> None: ...
+
+
+@runtime_checkable
+class SharedTokenStore(TokenStore, Protocol):
+    def latest(self) -> OAuthToken | None: ...
+
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
 class OAuthCredentials(httpx2.Auth):
@@ -302,151 +314,44 @@ class OAuthCredentials(httpx2.Auth):
                 # Another request refreshed while this one waited: the stale refresh token is
                 # already revoked by rotation, so reuse the new pair instead of refreshing again.
                 return self._token
-            if not stale.refresh_token:
-                raise Unauthorized("the OAuth access token expired and there is no refresh token")
-            fresh = await refresh(
-                self._app, stale.refresh_token, transport=self._transport, clock=self._clock
-            )
-            # Close may leave out fields it does not change; keep what we knew.
-            fresh = OAuthToken(
-                access_token=fresh.access_token,
-                refresh_token=fresh.refresh_token or stale.refresh_token,
-                expires_at=fresh.expires_at,
-                scope=fresh.scope or stale.scope,
-                organization_id=fresh.organization_id or stale.organization_id,
-                user_id=fresh.user_id or stale.user_id,
-            )
-            self.refresh_count += 1
-            try:
-                if self._store is not None:
-                    self._store.save(fresh)
-            finally:
-                # Even if saving failed, the old refresh token is dead: keeping the new pair in
-                # memory is the only way this process can still reach Close.
-                self._token = fresh
-            return fresh
+            shared = self._store if isinstance(self._store, SharedTokenStore) else None
+            async with shared.exclusive() if shared else contextlib.nullcontext():
+                latest = shared.latest() if shared else None
+                if (
+                    latest is not None
+                    and latest.refresh_token
+                    and latest.refresh_token != stale.refresh_token
+                ):
+                    # Someone else holding this connection rotated it already: adopt their pair.
+                    self._token = stale = latest
+                    if not latest.expires_within(self._margin, now=self._clock.now()):
+                        return latest
+                return await self._rotate(stale)
+
+    async def _rotate(self, stale: OAuthToken) -> OAuthToken:
+        if not stale.refresh_token:
+            raise Unauthorized("the OAuth access token expired and there is no refresh token")
+        fresh = await refresh(self._app, stale.refresh_token, transport=self._transport, clock=self._clock)
+        # Close may leave out fields it does not change; keep what we knew.
+        fresh = OAuthToken(
+            access_token=fresh.access_token,
+            refresh_token=fresh.refresh_token or stale.refresh_token,
+            expires_at=fresh.expires_at,
+            scope=fresh.scope or stale.scope,
+            organization_id=fresh.organization_id or stale.organization_id,
+            user_id=fresh.user_id or stale.user_id,
+        )
+        self.refresh_count += 1
+        try:
+            if self._store is not None:
+                self._store.save(fresh)
+        finally:
+            # Even if saving failed, the old refresh token is dead: keeping the new pair in
+            # memory is the only way this process can still reach Close.
+            self._token = fresh
+        return fresh
 
     def __repr__(self) -> str:
         return f"OAuthCredentials(client_id={self._app.client_id!r}, token={self._token!r})"
 
     __str__ = __repr__
-
-
-# --- the interactive login (`closeflow auth oauth`) ----------------------------------------------
-
-CALLBACK_PATH = "/callback"
-_PAGE = "<!doctype html><title>closeflow</title><p>{}</p>"
-
-
-async def run_authorization_flow(
-    app: OAuthApp,
-    *,
-    open_browser: bool,
-    port: int = 0,
-    prompt: Callable[[str], str] = input,
-    show: Callable[[str], None] = print,
-    listen: bool = True,
-    scope: str | None = None,
-    wait_seconds: float | None = 600.0,
-    transport: httpx2.AsyncBaseTransport | None = None,
-    clock: Clock | None = None,
-) -> OAuthToken:
-    """Send the user to Close's consent screen and catch the redirect on a loopback listener.
-
-    Close only redirects to a registered ``redirect_uri``, so a real app needs a fixed ``port``
-    (register ``http://127.0.0.1:PORT/callback``). Where nothing can listen (a remote shell, a
-    taken port) or ``listen`` is False, the user pastes the URL the browser landed on, or the code.
-    """
-    state = generate_token(32)
-    callback: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
-    server: asyncio.Server | None = None
-    connections: set[asyncio.StreamWriter] = set()
-    if listen:
-        try:
-            server = await asyncio.start_server(
-                lambda r, w: _answer_callback(r, w, state=state, result=callback, open_=connections),
-                "127.0.0.1",
-                port,
-            )
-            port = server.sockets[0].getsockname()[1]
-        except OSError:
-            server = None
-    redirect_uri = f"http://127.0.0.1:{port}{CALLBACK_PATH}"
-    url = authorization_url(app, redirect_uri, state, scope=scope)
-    show(url)
-    if open_browser:
-        webbrowser.open(url)
-    if server is not None:
-        try:
-            async with server:
-                params = await asyncio.wait_for(callback, wait_seconds)
-                # Browsers keep idle pre-connected sockets open; closing them lets the server stop.
-                for writer in connections:
-                    writer.close()
-        finally:
-            server.close()
-    else:
-        answer = await asyncio.to_thread(prompt, "Paste the URL your browser landed on (or the code): ")
-        params = _parse_pasted(answer, state)
-    if "error" in params:
-        raise Unauthorized(f"Close did not authorize closeflow ({params['error']})")
-    return await exchange_code(app, params["code"], redirect_uri, transport=transport, clock=clock)
-
-
-async def _answer_callback(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    *,
-    state: str,
-    result: asyncio.Future[dict[str, str]],
-    open_: set[asyncio.StreamWriter],
-) -> None:
-    """Answer one HTTP request on the listener; settle ``result`` on a redirect carrying our state."""
-    open_.add(writer)
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        writer.close()
-        return
-    finally:
-        open_.discard(writer)
-    target = head.split(b"\r\n", 1)[0].split(b" ")
-    parts = urlsplit(target[1].decode("latin-1") if len(target) == 3 else "/")
-    params = dict(parse_qsl(parts.query))
-    if parts.path != CALLBACK_PATH or not ({"code", "error"} & params.keys()):
-        status, text = "404 Not Found", "Nothing here."
-    elif not hmac.compare_digest(params.get("state", ""), state):
-        # A redirect we did not ask for (another tab, a forged link): ignore it and keep waiting.
-        status, text = "400 Bad Request", "This sign-in link does not belong to the running closeflow login."
-    else:
-        if not result.done():
-            result.set_result(params)
-        status = "200 OK"
-        text = (
-            "closeflow is authorized. You can close this tab."
-            if "code" in params
-            else "Authorization was declined. You can close this tab."
-        )
-    body = _PAGE.format(text).encode()
-    writer.write(
-        f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-        + body
-    )
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
-    writer.close()
-
-
-def _parse_pasted(answer: str, state: str) -> dict[str, str]:
-    answer = answer.strip()
-    if not answer:
-        raise Unauthorized("no authorization code was pasted; run `closeflow auth oauth` again")
-    if "=" not in answer:
-        return {"code": answer}  # a bare code: nothing to check the state against
-    params = dict(parse_qsl(urlsplit(answer).query or answer.lstrip("?")))
-    if not ({"code", "error"} & params.keys()):
-        raise Unauthorized("the pasted URL carries no `code`; paste the whole URL from the address bar")
-    if not hmac.compare_digest(params.get("state", ""), state):
-        raise Unauthorized("the pasted URL belongs to another login attempt (state mismatch); start again")
-    return params

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from closeflow.close._errors import CloseError, ConfigError, ValidationError
+from closeflow.close._values import utc_text
 
 logger = logging.getLogger("closeflow.close")
 
 SEARCH_PATH = "/data/search/"
 DEFAULT_SEARCH_LIMIT = 200
-KEYSET_OBJECT_TYPES = frozenset({"lead", "contact"})
+# What Advanced Filtering returns (§3.5): the only object types search and keyset walks cover.
+SEARCHABLE = ("lead", "contact")
 # Re-queries in a row that yield nothing new before a keyset walk gives up (an expired cursor
 # that keeps expiring before the walk gets past the records it has already seen).
 MAX_STALLED_WALKS = 3
@@ -94,11 +96,7 @@ def _date_updated(object_type: str) -> dict[str, str]:
 
 
 def _utc_text(moment: str | datetime) -> str:
-    if isinstance(moment, str):
-        return moment
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return moment if isinstance(moment, str) else utc_text(moment)
 
 
 def _just_after(moment: str) -> str:
@@ -153,8 +151,8 @@ async def keyset(
     since: str | datetime | None = None,
     page_size: int = DEFAULT_SEARCH_LIMIT,
 ) -> AsyncIterator[dict[str, Any]]:
-    if object_type not in KEYSET_OBJECT_TYPES:
-        raise ConfigError(f"keyset paging works on {sorted(KEYSET_OBJECT_TYPES)}, not {object_type!r}")
+    if object_type not in SEARCHABLE:
+        raise ConfigError(f"keyset paging works on {', '.join(SEARCHABLE)}, not {object_type!r}")
     position = _utc_text(since) if since is not None else None
     # Only the ids at exactly `position` can come back on the next walk; older ones are excluded
     # by on_or_after, so the memory stays small however large the org.

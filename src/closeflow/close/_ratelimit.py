@@ -99,24 +99,6 @@ def seconds_until_retry(response: httpx2.Response) -> float | None:
     return None
 
 
-def endpoint_group(method: str, path: str) -> str:
-    """The rate-limit group of a request: ``lead:read``, ``activity:write``, ``data_search``.
-
-    Close's real groups are unpublished; this rule (the emulator uses the same) keeps reads and
-    writes of one resource apart, and gives the expensive search endpoint a group of its own.
-    """
-    method = method.upper()
-    segments = [segment for segment in path.split("?", 1)[0].split("/") if segment]
-    if segments[:2] == ["api", "v1"]:
-        segments = segments[2:]
-    if segments[:2] == ["data", "search"] and method == "POST":
-        return "data_search"
-    resource = segments[0] if segments else "root"
-    if resource == "custom_fields":  # the legacy plural path is the same endpoint
-        resource = "custom_field"
-    return f"{resource}:{'read' if method in ('GET', 'HEAD', 'OPTIONS') else 'write'}"
-
-
 @dataclass
 class BudgetStats:
     """What one budget did, for ``closeflow check`` and the benchmarks."""

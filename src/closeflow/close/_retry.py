@@ -30,11 +30,15 @@ T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-def is_retryable(method: str, error: BaseException) -> bool:
-    """Whether resending ``method`` after ``error`` is safe and useful."""
+def is_retryable(method: str, error: BaseException, *, read_only: bool = False) -> bool:
+    """Whether resending ``method`` after ``error`` is safe and useful.
+
+    ``read_only`` marks a POST that changes nothing (``POST /data/search/``), which is as safe to
+    resend as a GET.
+    """
     if isinstance(error, RateLimited):
         return True  # refused before anything was applied
-    idempotent = method.upper() in IDEMPOTENT_METHODS
+    idempotent = read_only or method.upper() in IDEMPOTENT_METHODS
     if isinstance(error, TransportError):
         return idempotent or error.reached_server is False
     if isinstance(error, ServerError):
@@ -64,6 +68,7 @@ async def call_with_retries(
     *,
     policy: RetryPolicy,
     clock: Clock,
+    read_only: bool = False,
 ) -> T:
     """Await ``send(attempt_number)`` until it succeeds, a failure is not retryable, or attempts
     run out (the last error is raised as is)."""
@@ -72,7 +77,7 @@ async def call_with_retries(
 
     def decide(error: Exception) -> bool | float:
         nonlocal pending_wait, failures
-        if not is_retryable(method, error):
+        if not is_retryable(method, error, read_only=read_only):
             return False
         failures += 1
         pending_wait = 0.0 if isinstance(error, RateLimited) else policy.backoff(failures)

@@ -1,13 +1,7 @@
 """Close's rate limits (§10): fixed windows per API key and per organization, per endpoint group.
 
-Close does not publish its endpoint groups, only that reads and writes of one resource are
-limited separately. The emulator's groups, from ``endpoint_group``:
-
-- ``"<resource>:read"`` for GET/HEAD/OPTIONS and ``"<resource>:write"`` for every other method,
-  where ``<resource>`` is the first path segment (``/lead/lead_x/`` → ``lead``; ``/activity/note/``
-  → ``activity``; the legacy plural ``custom_fields`` counts as ``custom_field``);
-- ``"data_search"`` for ``POST /data/search/``: a read that travels as a POST, and the endpoint Close
-  limits most tightly, so it gets a group of its own.
+The groups are ``closeflow._endpoint_groups.endpoint_group`` (read/write per resource, and
+``data_search`` for ``POST /data/search/``): Close does not publish its own.
 
 Windows are aligned to multiples of ``window`` seconds on the clock, so every key and the org
 share the same reset instant. A refused request does not use up quota.
@@ -21,22 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeflow._clock import Clock
+from closeflow._endpoint_groups import endpoint_group
 
 from ._config import RateLimitConfig
-
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SEARCH_GROUP = "data_search"
-_ALIASES = {"custom_fields": "custom_field"}
-
-
-def endpoint_group(method: str, path: str) -> str:
-    """The rate-limit group of a request; ``path`` is relative to ``/api/v1``."""
-    segments = [s for s in path.split("/") if s]
-    method = method.upper()
-    if segments[:2] == ["data", "search"] and method == "POST":
-        return SEARCH_GROUP
-    resource = _ALIASES.get(segments[0], segments[0]) if segments else "root"
-    return f"{resource}:{'read' if method in READ_METHODS else 'write'}"
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """``POST /data/search/`` — Close's Advanced Filtering API (§3.5, §3.2).
 
-A walk (first page plus its cursor pages) works on a snapshot: the sorted ids of every match,
-taken when the walk starts, so a 100k-lead walk scans the org once, not once per page. Each page
+A walk (first page plus its cursor pages) works on a snapshot taken when the walk starts: the
+matches in result order, each as its values were then (a shallow copy), so a 100k-lead walk scans
+the org once, not once per page, and a record edited mid-walk comes back with the values it was
+sorted by — as an Elasticsearch scroll does. Records deleted since the walk started are left out. Each page
 issues a fresh cursor that expires ``cursor_ttl`` seconds later, and a walk stops after
 ``max_results`` objects, as Close does (30 s, 10,000).
 
@@ -29,9 +31,9 @@ MAX_LIMIT = 200
 
 @dataclass
 class _Walk:
-    """The snapshot a cursor walks: (object_type, id) pairs in result order."""
+    """The snapshot a cursor walks: (object_type, record as it was) pairs in result order."""
 
-    hits: list[tuple[str, str]]
+    hits: list[tuple[str, dict[str, Any]]]
     end: int  # never page past this (results_limit / max_results)
     total: int  # every match, for include_counts
     fields: dict[str, list[str]] | None
@@ -165,7 +167,7 @@ class SearchEngine:
                     "bad results_limit", field_errors={"results_limit": "Must be a non-negative integer"}
                 )
             end = min(end, results_limit)
-        hits = [(t, str(r.get("id"))) for t, r in matches[:end]]
+        hits = [(t, dict(r)) for t, r in matches[:end]]
         return _Walk(hits=hits, end=end, total=len(matches), fields=fields, limit=limit)
 
     @staticmethod
@@ -195,9 +197,8 @@ class SearchEngine:
     def _page(self, walk: _Walk, offset: int, source: SearchSource) -> dict[str, Any]:
         stop = min(offset + walk.limit, walk.end)
         data = []
-        for object_type, object_id in walk.hits[offset:stop]:
-            record = source.get(object_type, object_id)
-            if record is not None:  # deleted since the walk started
+        for object_type, record in walk.hits[offset:stop]:
+            if source.get(object_type, str(record.get("id"))) is not None:  # not deleted since
                 fields = walk.fields.get(object_type) if walk.fields else None
                 data.append(_row(source, object_type, record, fields))
         next_cursor = None
