@@ -283,3 +283,20 @@ async def test_custom_field_filters_match_a_python_evaluation(org: Org) -> None:
         assert await search_ids(org, filter) == want, where
         assert want, f"{where} should match something in the seeded org"
         assert len(want) < len(org.leads), f"{where} should not match every lead"
+
+
+async def test_email_in_a_list_finds_every_lead_with_one_of_the_emails() -> None:
+    emu = Emulator(seed=7, leads=30)
+    contacts = list(emu.org.objects("contact"))[:3]
+    wanted = [c["emails"][0]["email"] for c in contacts if c.get("emails")]
+    async with httpx2.AsyncClient(
+        transport=emu.transport(), base_url=emu.base_url, auth=httpx2.BasicAuth(emu.api_key, "")
+    ) as http:
+        registry = CustomFieldRegistry(HttpFetcher(http))
+        query = await compile_query(Condition("email", "in", tuple(wanted)), "contact", registry)
+        body = search_body(query, "contact", fields=["id"], limit=200)
+        found = (await http.post("/data/search/", json=body)).json()["data"]
+    truth = {
+        c["id"] for c in emu.org.objects("contact") if {e["email"] for e in c.get("emails", [])} & set(wanted)
+    }
+    assert wanted and {row["id"] for row in found} == truth

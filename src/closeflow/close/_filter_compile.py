@@ -199,8 +199,14 @@ class _Compiler:
             related_type, name = related
             ref = {"type": "regular_field", "object_type": related_type, "field_name": name}
             self.check(c, "text", f"{related_type}.{name}")
-            positive = {"!=": Condition(c.field, "=", c.value), "missing": Condition(c.field, "exists")}
-            inner = self.text(positive.get(c.op, c), ref)
+            # "no email equal to x" / "no email at all" ask the positive question inside the relation.
+            if c.op == "!=":
+                c_inner = Condition(c.field, "=", c.value)
+            elif c.op == "missing":
+                c_inner = Condition(c.field, "exists")
+            else:
+                c_inner = c
+            inner = self.text(c_inner, ref)
             node = {
                 "type": "has_related",
                 "this_object_type": self.object_type,

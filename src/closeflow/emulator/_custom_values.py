@@ -8,6 +8,7 @@ failure lands in Close's ``field-errors`` under the key the client sent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -92,15 +93,20 @@ def _coerce_one(definition: dict[str, Any], value: Any, context: ValueContext) -
 def _number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise ValueError("Value must be a number.")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return value
-    if isinstance(value, str):
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             raise ValueError("Value must be a number.") from None
-        return int(number) if number.is_integer() and "." not in value else number
-    raise ValueError("Value must be a number.")
+    else:
+        raise ValueError("Value must be a number.")
+    if not math.isfinite(number):  # inf/nan cannot be stored: JSON has no spelling for them
+        raise ValueError("Value must be a finite number.")
+    return int(number) if isinstance(value, str) and number.is_integer() and "." not in value else number
 
 
 def _datetime(value: Any) -> str:

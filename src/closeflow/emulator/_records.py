@@ -274,6 +274,7 @@ def delete_contact(org: Organization, contact_id: str, context: WriteContext) ->
     if lead is not None:
         before = copy.deepcopy(lead)
         lead["contact_ids"].remove(contact_id)
+        _refresh_display_name(org, lead, [org.contacts[c] for c in lead["contact_ids"] if c in org.contacts])
         _stamp(org, lead, context)
         _lead_membership_event(org, before, lead, context)
 
