@@ -1,0 +1,79 @@
+"""The ten Close actions as a library: typed specs, and one executor for one record or a stream.
+
+```python
+from closeflow.actions import UpsertContacts, SqliteLedger, read_csv, run_action
+
+spec = UpsertContacts(match_property="email", match_value="email", email="email",
+                      mappings={"name": "full_name"})
+run = run_action(client, spec, read_csv("people.csv"), batch_id="import-1",
+                 ledger=SqliteLedger("closeflow.db"))
+async for outcome in run:
+    ...
+print(run.summary.to_dict())
+```
+"""
+
+from closeflow.actions._api import execute, run_action, search, validate
+from closeflow.actions._delete import DeleteRefused
+from closeflow.actions._inputs import InputError, Records, Row, from_text, read_csv, read_jsonl, read_records
+from closeflow.actions._ledger import DONE_STATUSES, Ledger, LedgerEntry, SqliteLedger
+from closeflow.actions._outcome import Change, Outcome, Plan, Status, Summary
+from closeflow.actions._run import BatchRun, Progress
+from closeflow.actions._specs import (
+    CONTACT_FIELDS,
+    LEAD_FIELDS,
+    ActionSpec,
+    DeleteContacts,
+    DeleteLeads,
+    InsertContact,
+    InsertLead,
+    MatchRule,
+    SearchContacts,
+    SearchLeads,
+    UpdateContacts,
+    UpdateLeads,
+    UpsertContacts,
+    UpsertLeads,
+    parse_spec,
+)
+
+__all__ = [
+    "CONTACT_FIELDS",
+    "DONE_STATUSES",
+    "LEAD_FIELDS",
+    "ActionSpec",
+    "BatchRun",
+    "Change",
+    "DeleteContacts",
+    "DeleteLeads",
+    "DeleteRefused",
+    "InputError",
+    "InsertContact",
+    "InsertLead",
+    "Ledger",
+    "LedgerEntry",
+    "MatchRule",
+    "Outcome",
+    "Plan",
+    "Progress",
+    "Records",
+    "Row",
+    "SearchContacts",
+    "SearchLeads",
+    "SqliteLedger",
+    "Status",
+    "Summary",
+    "UpdateContacts",
+    "UpdateLeads",
+    "UpsertContacts",
+    "UpsertLeads",
+    "execute",
+    "from_text",
+    "parse_spec",
+    "read_csv",
+    "read_jsonl",
+    "read_records",
+    "run_action",
+    "search",
+    "validate",
+]
