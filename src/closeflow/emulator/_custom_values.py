@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from closeflow.emulator._errors import FieldErrors
+from closeflow.emulator._ids import parse_datetime
 
 FIELD_TYPES = frozenset(
     {
@@ -112,15 +113,10 @@ def _number(value: Any) -> int | float:
 def _datetime(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("Invalid datetime. Use an ISO 8601 date and time.")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = parse_datetime(value, keep_offset=True)  # Close keeps the offset it was given
     except ValueError:
         raise ValueError("Invalid datetime. Use an ISO 8601 date and time.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat()
 
 

@@ -54,10 +54,11 @@ def iso_naive(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def parse_datetime(text: str) -> datetime:
+def parse_datetime(text: str, *, keep_offset: bool = False) -> datetime:
     """Parse every date form clients send (§2.2): date-only, naive, ``Z``, ``+0000``, minute precision.
 
-    Naive values are taken as UTC. Raises ``ValueError`` on anything else.
+    Naive values are taken as UTC; aware ones are converted to UTC unless ``keep_offset``.
+    Raises ``ValueError`` on anything else.
     """
     value = text.strip()
     if value.endswith(("Z", "z")):
@@ -65,4 +66,4 @@ def parse_datetime(text: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed if keep_offset else parsed.astimezone(UTC)

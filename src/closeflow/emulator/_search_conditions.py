@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from closeflow._clock import Clock
+from closeflow.emulator._ids import parse_datetime
 
 ValueTest = Callable[[Any], bool]
 
@@ -39,14 +40,6 @@ class SearchError(Exception):
         return {"errors": self.errors, "field-errors": self.field_errors}
 
 
-def parse_moment(text: str) -> datetime:
-    """Every ISO form of §2.2 (date-only, naive, ``Z``, ``+0000``, ``+00:00``, minutes); naive = UTC."""
-    parsed = datetime.fromisoformat(text.strip())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def as_moment(value: Any) -> datetime | None:
     """A record's stored date (string, date or datetime) as an aware UTC datetime, else None."""
     if isinstance(value, datetime):
@@ -55,7 +48,7 @@ def as_moment(value: Any) -> datetime | None:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str) and _DATE_PREFIX.match(value):
         try:
-            return parse_moment(value)
+            return parse_datetime(value)
         except ValueError:
             return None
     return None
@@ -171,9 +164,9 @@ def resolve_moment(spec: Any, clock: Clock, where: str) -> datetime:
     kind = spec.get("type")
     try:
         if kind == "fixed_utc":
-            return parse_moment(str(_require(spec, "value", where)))
+            return parse_datetime(str(_require(spec, "value", where)))
         if kind == "fixed_local_date":
-            day = parse_moment(str(_require(spec, "value", where))[:10])
+            day = parse_datetime(str(_require(spec, "value", where))[:10])
             return day + timedelta(days=1) if spec.get("which") == "end" else day
     except ValueError as exc:
         raise SearchError(f"{where}: {spec.get('value')!r} is not an ISO date") from exc
