@@ -30,13 +30,17 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from closeflow.emulator import _routes_custom_fields as cf
+from closeflow.emulator import _routes_events as events
 from closeflow.emulator import _routes_leads as leads
+from closeflow.emulator import _routes_opportunities as opportunities
 from closeflow.emulator import _routes_org as org_routes
+from closeflow.emulator import _routes_tasks as tasks
 from closeflow.emulator._errors import INVALID_JSON, UNAUTHORIZED, ApiError
 from closeflow.emulator._events import WriteContext
 from closeflow.emulator._faults import FaultMiddleware
 from closeflow.emulator._ids import key_id
 from closeflow.emulator._requests import CONTEXT_KEY, json_body, org_of
+from closeflow.emulator._routes_activities import activity_routes
 from closeflow.emulator._search import SearchError
 
 if TYPE_CHECKING:
@@ -86,12 +90,24 @@ def api_routes(base: str) -> list[BaseRoute]:
         ("/contact/{contact_id}/", leads.get_contact, ["GET"]),
         ("/contact/{contact_id}/", leads.update_contact_handler, ["PUT"]),
         ("/contact/{contact_id}/", leads.delete_contact_handler, ["DELETE"]),
+        ("/opportunity/", opportunities.list_opportunities, ["GET"]),
+        ("/opportunity/", opportunities.create_opportunity_handler, ["POST"]),
+        ("/opportunity/{opportunity_id}/", opportunities.opportunity, ["GET", "PUT", "DELETE"]),
+        ("/task/", tasks.tasks, ["GET", "POST", "PUT"]),
+        ("/task/{task_id}/", tasks.task, ["GET", "PUT", "DELETE"]),
+        ("/event/", events.list_events_handler, ["GET"]),
+        ("/event/{event_id}/", events.get_event, ["GET"]),
         ("/data/search/", data_search, ["POST"]),
     ]
-    return [Route(base + path, endpoint, methods=methods) for path, endpoint, methods in table]
+    routes: list[BaseRoute] = [
+        Route(base + path, endpoint, methods=methods) for path, endpoint, methods in table
+    ]
+    return routes + activity_routes(base)
 
 
 def build_app(emulator: Emulator) -> ASGIApp:
+    # The org is built before the app; the event log takes its consolidation window from config here.
+    emulator.org.event_log.consolidation_window = emulator.config.event_consolidation_window
     routes = api_routes(emulator.config.base_path) + list(emulator.oauth.routes())
     router = Starlette(
         routes=routes,

@@ -49,6 +49,8 @@ class EmulatorConfig:
     oauth_clients: list[OAuthClientConfig] = field(default_factory=lambda: [OAuthClientConfig()])
     oauth_access_ttl: float = 3600.0
     event_retention: float = 30 * 86_400.0
+    # Rapid `updated` events on one object from one source merge into one event (§7.1); 0 turns it off.
+    event_consolidation_window: float = 60.0
 
     def skip_cap(self, resource: str) -> int:
         return self.skip_caps.get(resource, self.skip_caps.get("default", 250_000))

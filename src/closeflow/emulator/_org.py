@@ -1,10 +1,12 @@
-"""One in-memory Close organization: users, statuses, pipelines, custom fields, leads, contacts, events.
+"""One in-memory Close organization: users, statuses, pipelines, custom fields, records, events.
 
 Records are stored Close-shaped (the dicts the API returns, ``custom.cf_…`` flat keys) so reads
 and the search engine need no translation. A lead's ``contact_ids`` list is the per-lead index
 of its contacts. Default list order for leads and contacts is ``date_created`` ascending, then
 id (Close does not document one, §13.4); that order is kept as a sorted id list, updated on
-create/delete, so paging 100k leads by offset stays linear.
+create/delete, so paging 100k leads by offset stays linear. Opportunities, tasks and activities
+live in ``Collection``s (per-lead index, cached sort orders); all four child types hang off a
+lead, and deleting the lead deletes them (``delete_children``), each with its own event (§7.1).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from closeflow._clock import Clock
-from closeflow.emulator._events import WriteContext, event
+from closeflow.emulator._collection import Collection
+from closeflow.emulator._event_log import EventLog
+from closeflow.emulator._events import WriteContext
 from closeflow.emulator._ids import IdFactory, iso_utc
+from closeflow.emulator._object_types import event_object_type
 
 CUSTOM_FIELD_OBJECT_TYPES = ("lead", "contact", "opportunity", "activity", "shared")
 RECORD_TYPES = ("lead", "contact", "opportunity")
+CHILD_TYPES = ("opportunity", "task", "activity")
 
 
 class Organization:
@@ -37,8 +43,11 @@ class Organization:
         self.custom_fields: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in CUSTOM_FIELD_OBJECT_TYPES}
         # Per object type, the display order of /custom_field_schema/ (ids, shared ones included).
         self.schema_order: dict[str, list[str]] = {t: [] for t in RECORD_TYPES}
-        self.records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in RECORD_TYPES}
-        self.events: list[dict[str, Any]] = []
+        self.records: dict[str, dict[str, dict[str, Any]]] = {
+            t: {} for t in (*RECORD_TYPES, "task", "activity")
+        }
+        self.collections = {t: Collection(self.records[t]) for t in CHILD_TYPES}
+        self.event_log = EventLog(clock, self.ids, self.id)
         # Bumped on every lead or contact change; caches of derived orders key on it.
         self.version = 0
         # Legacy `query` results by query text: (version they were computed at, lead ids).
@@ -54,6 +63,23 @@ class Organization:
     @property
     def contacts(self) -> dict[str, dict[str, Any]]:
         return self.records["contact"]
+
+    @property
+    def opportunities(self) -> Collection:
+        return self.collections["opportunity"]
+
+    @property
+    def tasks(self) -> Collection:
+        return self.collections["task"]
+
+    @property
+    def activities(self) -> Collection:
+        return self.collections["activity"]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every event in recording order (consolidated ones updated in place), retention ignored."""
+        return self.event_log.entries
 
     @property
     def owner_id(self) -> str:
@@ -151,6 +177,8 @@ class Organization:
             return []
         if object_type == "contact":
             return [self.contacts[cid] for cid in lead["contact_ids"] if cid in self.contacts]
+        if object_type in self.collections:
+            return self.collections[object_type].of_lead(lead_id)
         return [r for r in self.records.get(object_type, {}).values() if r.get("lead_id") == lead_id]
 
     def custom_field(self, field_id: str) -> dict[str, Any] | None:
@@ -171,11 +199,8 @@ class Organization:
         previous_data: dict[str, Any] | None = None,
         fields: list[str] | None = None,
     ) -> dict[str, Any]:
-        entry = event(
-            event_id=self.ids.new("ev_"),
-            timestamp=self.clock.now(),
-            organization_id=self.id,
-            context=context,
+        return self.event_log.record(
+            context,
             object_type=object_type,
             object_id=object_id,
             lead_id=lead_id,
@@ -184,5 +209,34 @@ class Organization:
             previous_data=previous_data,
             fields=fields,
         )
-        self.events.append(entry)
-        return entry
+
+    # -- children of a lead ------------------------------------------------------------------
+
+    def bump_lead(self, lead_id: str | None, context: WriteContext) -> None:
+        """A child changed: the lead's ``date_updated`` moves, without a lead event (§7.1)."""
+        lead = self.leads.get(lead_id or "")
+        if lead is not None:
+            lead["date_updated"] = self.now()
+            lead["updated_by"] = context.user_id
+            lead["updated_by_name"] = self.user_name(context.user_id)
+            self.touched()
+
+    def delete_children(self, lead_id: str, context: WriteContext) -> None:
+        """Delete a lead's activities, tasks and opportunities, each with its ``deleted`` event.
+
+        Called before the lead (and its contacts) go, so the log reads children first, as a
+        cascade does. Event ``object_type``s come from the records (``task.lead``, ``activity.note``).
+        """
+        for object_type in ("activity", "task", "opportunity"):
+            collection = self.collections[object_type]
+            for record in collection.of_lead(lead_id):
+                collection.remove(record["id"])
+                self.record_event(
+                    context,
+                    object_type=event_object_type(object_type, record),
+                    object_id=record["id"],
+                    lead_id=lead_id,
+                    action="deleted",
+                    data=None,
+                    previous_data=record,
+                )

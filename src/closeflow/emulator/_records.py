@@ -126,7 +126,9 @@ def delete_lead(org: Organization, lead_id: str, context: WriteContext) -> None:
     lead = org.leads.get(lead_id)
     if lead is None:
         raise not_found()
-    # Deleting a lead deletes its children, each with its own `deleted` event (§4.1).
+    # Deleting a lead deletes its children, each with its own `deleted` event (§4.1, §7.1):
+    # activities, tasks and opportunities first, then the contacts, then the lead.
+    org.delete_children(lead_id, context)
     for contact_id in list(lead["contact_ids"]):
         contact = org.remove("contact", contact_id)
         if contact is not None:

@@ -1,5 +1,7 @@
 """A deterministic, realistic organization for tests, demos and benchmarks.
 
+Opportunities, tasks and activities are added by ``_seed_children.py`` (ratios documented there).
+
 ``seed_org(org, seed, leads)`` gives the same users, statuses, custom fields, leads and ids for
 the same seed. Records are built as finished dicts and stored directly (no per-record validation
 path), so 100k leads with contacts take seconds. Dates spread over the year before the clock's
@@ -10,15 +12,17 @@ leaves them), which is exactly where keyset pagination needs its id tiebreak.
 from __future__ import annotations
 
 import bisect
-import random
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+from closeflow.emulator._dice import Dice
 from closeflow.emulator._ids import iso_utc
 from closeflow.emulator._org import Organization
 from closeflow.emulator._records import HTML_URL
 from closeflow.emulator._routes_custom_fields import custom_field_definition
 from closeflow.emulator._routes_org import new_pipeline
+from closeflow.emulator._seed_children import opportunity_fields, seed_children
 
 T = TypeVar("T")
 YEAR = 365 * 86_400.0
@@ -88,23 +92,19 @@ FIELD_SPECS: list[dict[str, Any]] = [
 ]
 
 
-class Dice:
-    """``random.Random`` with cheap picks: ``randint``/``choice`` dominate seeding time otherwise."""
-
-    def __init__(self, seed: int) -> None:
-        self._random = random.Random(seed)
-        self.random = self._random.random
-        self.uniform = self._random.uniform
-        self.sample = self._random.sample
-
-    def pick(self, seq: Sequence[T]) -> T:
-        return seq[int(self.random() * len(seq))]
-
-    def between(self, low: int, high: int) -> int:
-        return low + int(self.random() * (high - low + 1))
-
-
 def seed_org(org: Organization, seed: int, leads: int) -> None:
+    # Millions of new dicts would trigger the cyclic GC over and over (half the time at 100k leads);
+    # seeded records hold no cycles, so collection waits until the org is built.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _seed(org, seed, leads)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _seed(org: Organization, seed: int, leads: int) -> None:
     rng = Dice(seed)
     now = org.clock.now()
     _users(org, rng, now)
@@ -131,6 +131,9 @@ def seed_org(org: Organization, seed: int, leads: int) -> None:
     fields["contact"].append(shared)
     if leads:
         _leads(org, rng, now, leads, fields)
+    # Children come after the leads, from their own random stream: a seed's leads stay the same.
+    opportunity_fields(org, owner)
+    seed_children(org, seed)
     org.invalidate_orders()
 
 

@@ -1,0 +1,201 @@
+"""The fields each activity type carries (§4.5), with the values a new record starts from.
+
+Every activity has the ``ActivityBase`` fields of Close's OpenAPI document; each type adds its
+own. Defaults are plain values (lists are copied per record) so a record is a plain dict.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+CALL_STATUSES = ("created", "in-progress", "completed", "cancel", "no-answer", "busy", "failed", "timeout")
+CALL_DISPOSITIONS = ("answered", "no-answer", "vm-answer", "vm-left", "busy", "blocked", "error", "abandoned")
+MESSAGE_STATUSES = ("inbox", "draft", "scheduled", "outbox", "sent", "error")
+MEETING_STATUSES = ("upcoming", "in-progress", "completed", "canceled", "declined-by-lead", "declined-by-org")
+_SEQUENCE = {"sequence_id": None, "sequence_name": None, "sequence_subscription_id": None}
+_PHONES = {
+    "local_phone": None,
+    "local_phone_formatted": None,
+    "local_country_iso": None,
+    "remote_phone": None,
+    "remote_phone_formatted": None,
+    "remote_country_iso": None,
+}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "Created": {"source": "api", "import_id": None},
+    "Note": {
+        "note": "",
+        "note_html": "<body></body>",
+        "title": None,
+        "pinned": False,
+        "attachments": [],
+        "note_mentions": [],
+    },
+    "Call": {
+        "direction": "outbound",
+        "status": "completed",
+        "disposition": "answered",
+        "duration": 0,
+        "phone": None,
+        **_PHONES,
+        "source": "External",
+        "call_method": "regular",
+        "recording_url": None,
+        "has_recording": False,
+        "voicemail_url": None,
+        "voicemail_duration": 0,
+        "note": None,
+        "note_html": None,
+        "outcome_id": None,
+        "cost": None,
+        "dialer_id": None,
+        "dialer_saved_search_id": None,
+        "transferred_from": None,
+        "transferred_to": None,
+        "is_forwarded": False,
+        "coach_legs": [],
+        "date_answered": None,
+        **_SEQUENCE,
+    },
+    "Email": {
+        "status": "draft",
+        "direction": "outgoing",
+        "subject": "",
+        "body_text": "",
+        "body_html": "",
+        "body_preview": "",
+        "body_text_quoted": [],
+        "body_html_quoted": [],
+        "sender": None,
+        "to": [],
+        "cc": [],
+        "bcc": [],
+        "envelope": None,
+        "attachments": [],
+        "thread_id": None,
+        "in_reply_to_id": None,
+        "message_ids": [],
+        "references": [],
+        "date_sent": None,
+        "date_scheduled": None,
+        "opens": [],
+        "opens_summary": None,
+        "has_reply": False,
+        "template_id": None,
+        "template_name": None,
+        "email_account_id": None,
+        "send_as_id": None,
+        "send_attempts": [],
+        "need_smtp_credentials": False,
+        "followup_sequence_id": None,
+        "followup_sequence_delay": None,
+        "followup_sequence_add_cc_bcc": False,
+        "bulk_email_action_id": None,
+        **_SEQUENCE,
+    },
+    "EmailThread": {
+        "latest_normalized_subject": "",
+        "n_emails": 0,
+        "participants": [],
+        "latest_emails": [],
+        "importance": 0,
+    },
+    "SMS": {
+        "status": "inbox",
+        "direction": "inbound",
+        "text": "",
+        **_PHONES,
+        "source": "External",
+        "attachments": [],
+        "date_sent": None,
+        "date_scheduled": None,
+        "error_message": None,
+        "cost": None,
+        "template_id": None,
+        **_SEQUENCE,
+    },
+    "Meeting": {
+        "title": "",
+        "starts_at": None,
+        "ends_at": None,
+        "duration": 0,
+        "status": "upcoming",
+        "attendees": [],
+        "location": None,
+        "note": None,
+        "user_note_html": None,
+        "is_recurring": False,
+        "source": "calendar",
+        "calendar_event_link": None,
+        "calendar_event_uids": [],
+        "connected_account_id": None,
+        "conference_links": [],
+        "integrations": [],
+        "outcome_id": None,
+    },
+    "LeadStatusChange": {
+        "old_status_id": None,
+        "old_status_label": None,
+        "new_status_id": None,
+        "new_status_label": None,
+    },
+    "OpportunityStatusChange": {
+        "opportunity_id": None,
+        "old_status_id": None,
+        "old_status_label": None,
+        "old_status_type": None,
+        "new_status_id": None,
+        "new_status_label": None,
+        "new_status_type": None,
+        "old_pipeline_id": None,
+        "old_pipeline_name": None,
+        "new_pipeline_id": None,
+        "new_pipeline_name": None,
+        "opportunity_value": None,
+        "opportunity_value_formatted": None,
+        "opportunity_value_currency": None,
+        "opportunity_value_period": None,
+        "opportunity_confidence": None,
+        "opportunity_date_won": None,
+    },
+    "TaskCompleted": {
+        "task_id": None,
+        "task_text": None,
+        "task_assigned_to": None,
+        "task_assigned_to_name": None,
+    },
+}
+
+
+def base(
+    *,
+    activity_id: str,
+    type_name: str,
+    organization_id: str,
+    lead_id: str,
+    user_id: str | None,
+    user_name: str | None,
+    when: str,
+) -> dict[str, Any]:
+    """A new activity of ``type_name`` with Close's common fields and the type's defaults."""
+    record: dict[str, Any] = {
+        "id": activity_id,
+        "_type": type_name,
+        "lead_id": lead_id,
+        "contact_id": None,
+        "user_id": user_id,
+        "user_name": user_name,
+        "users": [user_id] if user_id else [],
+        "organization_id": organization_id,
+        "activity_at": when,
+        "created_by": user_id,
+        "created_by_name": user_name,
+        "updated_by": user_id,
+        "updated_by_name": user_name,
+        "date_created": when,
+        "date_updated": when,
+    }
+    record.update(copy.deepcopy(DEFAULTS[type_name]))
+    return record
