@@ -5,13 +5,18 @@ Supported terms (space-separated, ANDed): ``*``; ``sort:updated`` / ``sort:creat
 Close's direction is unconfirmed); ``date_updated``/``date_created`` compared with
 ``>= > <= < =`` to any ISO form (quoted or not, date-only = midnight UTC); ``name:"…"``
 (case-insensitive substring), ``status:"…"`` (label), ``id:lead_…``, ``email:…``,
-``custom.NAME:"…"`` or ``custom.cf_…:"…"`` (equality, any element of a multi-value field).
+``custom.NAME:"…"`` or ``custom.cf_…:"…"`` (equality, any element of a multi-value field);
+``has:X`` and counts ``X:N`` / ``X>N`` … for X in ``_COUNTS`` (``times_communicated`` = calls +
+emails + SMS); ``slice:N/M`` (the N-th of M stable slices by id hash, 1-based); and a related-
+activity group such as ``call( date >= "2021-01-01" date < "2021-02-01")`` — leads with at least
+one such activity whose ``date_created`` satisfies every date term inside.
 Anything else is a 400 naming the term, rather than a silently wrong result.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,9 +31,31 @@ Predicate = Callable[[dict[str, Any]], bool]
 _TERM = re.compile(
     r"""\s*(?:
         (?P<star>\*)
-      | (?P<field>[\w.\-]+)\s*(?P<op>>=|<=|>|<|=|:)\s*(?P<value>"[^"]*"|[^\s"]+)
+      | (?P<group>\w+)\(\s*(?P<inner>[^()]*)\)
+      | (?P<field>[\w.\-]+)\s*(?P<op>>=|<=|>|<|=|:)\s*(?P<value>"[^"]*"|[^\s"()]+)
     )""",
     re.VERBOSE,
+)
+# Things a lead "has", counted: contact data, children, and activities by `_type`.
+_ACTIVITY_COUNTS = {
+    "calls": ("Call",),
+    "notes": ("Note",),
+    "emails": ("Email",),
+    "sms": ("SMS",),
+    "meetings": ("Meeting",),
+    "times_communicated": ("Call", "Email", "SMS"),
+}
+_CHILDREN = {"opportunities": "opportunity", "tasks": "task"}
+_GROUPS = {"call": "Call", "note": "Note", "email": "Email", "sms": "SMS", "meeting": "Meeting"}
+_COUNTS = (
+    "phone_numbers",
+    "email_addresses",
+    "contacts",
+    "addresses",
+    "url",
+    "opportunities",
+    "tasks",
+    *_ACTIVITY_COUNTS,
 )
 _SORT_KEYS = {
     "updated": "date_updated",
@@ -60,6 +87,9 @@ def parse_legacy_query(text: str, org: Organization) -> LegacyQuery:
         position = match.end()
         if match.group("star"):
             continue
+        if match.group("group"):
+            query.predicates.append(_group_predicate(match.group("group"), match.group("inner"), org))
+            continue
         name, op, value = match.group("field"), match.group("op"), match.group("value").strip('"')
         if name == "sort" and op == ":":
             query.descending = value.startswith("-")
@@ -67,6 +97,14 @@ def parse_legacy_query(text: str, org: Organization) -> LegacyQuery:
             if key is None:
                 raise bad_request(f"Unsupported sort {value!r} in search query.")
             query.sort_key = key
+        elif name == "slice" and op == ":":
+            query.predicates.append(_slice_predicate(value))
+        elif name == "has" and op == ":":
+            if value not in _COUNTS:
+                raise bad_request(f"Unsupported has:{value} in search query; known: {', '.join(_COUNTS)}.")
+            query.predicates.append(_count_predicate(value, ">", "0", org))
+        elif name in _COUNTS:
+            query.predicates.append(_count_predicate(name, op, value, org))
         elif name in _DATE_FIELDS:
             query.predicates.append(_date_predicate(name, op, value))
         elif op == ":":
@@ -131,3 +169,65 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).lower()
+
+
+def _count(org: Organization, lead: dict[str, Any], what: str) -> int:
+    if what in _ACTIVITY_COUNTS:
+        kinds = _ACTIVITY_COUNTS[what]
+        return sum(1 for a in org.children(lead["id"], "activity") if a.get("_type") in kinds)
+    if what in ("opportunities", "tasks"):
+        return len(
+            list(org.children(lead["id"], what.removesuffix("s").replace("opportunitie", "opportunity")))
+        )
+    if what == "addresses":
+        return len(lead.get("addresses") or [])
+    if what == "url":
+        return 1 if lead.get("url") else 0
+    contacts = list(org.children(lead["id"], "contact"))
+    key = {"phone_numbers": "phones", "email_addresses": "emails"}.get(what)
+    return len(contacts) if key is None else sum(len(c.get(key) or []) for c in contacts)
+
+
+def _count_predicate(name: str, op: str, value: str, org: Organization) -> Predicate:
+    try:
+        bound = int(value)
+    except ValueError:
+        raise bad_request(f"{name} needs a whole number in search query, not {value!r}.") from None
+    compare: dict[str, Callable[[int], bool]] = {
+        ":": lambda n: n == bound,
+        "=": lambda n: n == bound,
+        ">": lambda n: n > bound,
+        ">=": lambda n: n >= bound,
+        "<": lambda n: n < bound,
+        "<=": lambda n: n <= bound,
+    }
+    check = compare[op]
+    return lambda lead: check(_count(org, lead, name))
+
+
+def _slice_predicate(value: str) -> Predicate:
+    match = re.fullmatch(r"(\d+)/(\d+)", value)
+    if match is None or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise bad_request(f"slice needs N/M with 1 <= N <= M in search query, not {value!r}.")
+    index, parts = int(match.group(1)) - 1, int(match.group(2))
+    return lambda lead: zlib.crc32(lead["id"].encode()) % parts == index
+
+
+def _group_predicate(group: str, inner: str, org: Organization) -> Predicate:
+    kind = _GROUPS.get(group)
+    if kind is None:
+        raise bad_request(f"Unsupported group {group}( … ) in search query; known: {', '.join(_GROUPS)}.")
+    # Each `date` term inside the group is a date_created condition on the activity itself.
+    checks: list[Predicate] = []
+    for match in _TERM.finditer(inner):
+        if match.group("field") != "date" or match.group("op") == ":":
+            raise bad_request(f"Unsupported term {match.group(0).strip()!r} inside {group}( … ).")
+        checks.append(_date_predicate("date_created", match.group("op"), match.group("value").strip('"')))
+
+    def has_matching_activity(lead: dict[str, Any]) -> bool:
+        return any(
+            a.get("_type") == kind and all(check(a) for check in checks)
+            for a in org.children(lead["id"], "activity")
+        )
+
+    return has_matching_activity
