@@ -6,6 +6,7 @@ import httpx2
 import pytest
 
 from closeflow.emulator import Emulator
+from tests.conftest import Served
 
 
 async def _number_field(close: httpx2.AsyncClient) -> str:
@@ -36,3 +37,18 @@ async def test_deleting_a_leads_only_contact_clears_the_display_name_it_lent(
     assert (await close.delete(f"/contact/{lead['contacts'][0]['id']}/")).status_code == 200
     after = (await close.get(f"/lead/{lead['id']}/")).json()
     assert after["contacts"] == [] and after["display_name"] != "Gob Bluth"
+
+
+def test_an_emulator_bug_still_answers_json_in_closes_5xx_shape_on_a_port(
+    served_emulator: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug inside a handler")
+
+    monkeypatch.setattr(served_emulator.emulator.org, "user_name", broken)
+    key = served_emulator.emulator.api_key
+    response = httpx2.post(
+        f"{served_emulator.base_url}/lead/", json={"name": "x"}, auth=(key, ""), timeout=10
+    )
+    assert response.status_code == 500
+    assert response.json() == {"error": {"message": "Internal server error"}}
