@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
@@ -158,7 +157,7 @@ def models_command(db: str = DbOption, postgres: str | None = PostgresOption) ->
         store.close()
     table = Table("model", "rows", "deleted", "last sync", Column("cursor", overflow="fold"))
     for info in infos:
-        cursor = json.dumps(info.cursor, sort_keys=True) if info.cursor is not None else ""
+        cursor = json.dumps(_compact(info.cursor), sort_keys=True) if info.cursor is not None else ""
         table.add_row(info.name, str(info.rows), str(info.deleted), info.last_sync or "never", cursor)
     console.print(table)
 
@@ -180,7 +179,7 @@ def changes_command(
         changes = store.changes(since, model=model, limit=limit)
     finally:
         store.close()
-    rows = [asdict(change) for change in changes]
+    rows = [change.as_dict() for change in changes]
     if output is TableFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
@@ -190,14 +189,21 @@ def changes_command(
     )  # fmt: skip
     for row in rows:
         table.add_row(
-            str(row["seq"]), row["model"], row["record_id"], row["kind"], ", ".join(row["changed_fields"]), row["at"]
+            str(row["seq"]),
+            row["model"],
+            row["record_id"],
+            row["kind"],
+            ", ".join(row["changed_fields"]),
+            row["at"],
         )
     console.print(table)
 
 
 @app.command("sql")
 def sql_command(
-    statement: str = typer.Argument(..., help='A read-only query, e.g. "select name from leads_view limit 5".'),
+    statement: str = typer.Argument(
+        ..., help='A read-only query, e.g. "select name from leads_view limit 5".'
+    ),
     output: RowsFormat = typer.Option(RowsFormat.table, "--format", help="Output format."),
     db: str = DbOption,
     postgres: str | None = PostgresOption,
@@ -222,6 +228,16 @@ def sql_command(
         for row in rows:
             table.add_row(*(_cell(value) for value in row))
         console.print(table)
+
+
+def _compact(value: Any) -> Any:
+    """A cursor made readable: the ids a position has already seen are shown as a count."""
+    if isinstance(value, dict):
+        return {
+            key: len(item) if key == "seen" and isinstance(item, list) else _compact(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _cell(value: Any) -> str:

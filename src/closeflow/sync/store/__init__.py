@@ -1,0 +1,65 @@
+"""The data-model store: Close records per model, a change log, sync state and SQL views.
+
+    store = open_store("closeflow.db")                       # or "postgresql://user@host/db?schema=crm"
+    store.ensure_models([ModelSpec("leads", promoted=("date_updated", "status_id"))])
+    changes = store.commit_page("leads", "leads", upserts=page, state={"cursor": …}, now=datetime.now(UTC))
+    store.changes(since=last_seen_seq, model="leads")
+
+One interface (``Store``), two backends: SQLite (embedded default) and Postgres (psycopg 3).
+"""
+
+from __future__ import annotations
+
+from closeflow.sync.store._types import (
+    Change,
+    ChangeKind,
+    ModelInfo,
+    ModelSpec,
+    Store,
+    StoreError,
+    ViewColumn,
+    ViewType,
+)
+
+DEFAULT_PATH = "closeflow.db"
+
+
+def open_store(target: str | None = None, *, schema: str | None = None) -> Store:
+    """Open (creating if needed) the store at ``target``.
+
+    ``None`` → ``closeflow.db``; a path or ``sqlite:///path`` (``:memory:`` for a throwaway store) →
+    SQLite; ``postgresql://…`` or ``postgres://…`` → Postgres. On Postgres the tables live in
+    ``schema`` (or the URL's ``?schema=NAME``), created if missing; without one, in the first schema
+    of the connection's ``search_path`` (normally ``public``).
+    """
+    target = DEFAULT_PATH if target is None else target
+    if target.startswith(("postgresql://", "postgres://")):
+        from closeflow.sync.store._postgres import PostgresStore
+
+        return PostgresStore(target, schema=schema)
+    if schema is not None:
+        raise StoreError("schema= applies to Postgres stores only; a SQLite store is one file")
+    if target.startswith("sqlite://"):
+        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    elif "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported store URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
+        )
+    from closeflow.sync.store._sqlite import SQLiteStore
+
+    return SQLiteStore(target)
+
+
+__all__ = [
+    "DEFAULT_PATH",
+    "Change",
+    "ChangeKind",
+    "ModelInfo",
+    "ModelSpec",
+    "Store",
+    "StoreError",
+    "ViewColumn",
+    "ViewType",
+    "open_store",
+]
