@@ -151,9 +151,9 @@ def test_contacts_upsert_updates_the_match_creates_the_rest_and_reports_each_rec
     ]
     assert report[0]["ids"] == [existing["id"]]
     source = _custom_key(served_emulator, "Source", "contact")
-    assert report[0]["changes"] == [
+    assert report[0]["changes"] == [  # custom fields are named as the user wrote them
         {"field": "name", "before": "G.O.B.", "after": "Gob Bluth"},
-        {"field": source, "before": None, "after": "Referral"},
+        {"field": "custom.Source", "before": None, "after": "Referral"},
     ]
     [gob] = contacts_with(served_emulator, "gob@bluth.example")
     assert gob["name"] == "Gob Bluth" and gob[source] == "Referral"

@@ -27,8 +27,14 @@ def create_payload(object_type: str, prepared: Prepared, lead_id: str | None = N
     return payload
 
 
-def create_changes(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change(key, None, value) for key, value in payload.items()]
+def create_changes(payload: Mapping[str, Any], custom_fields: Mapping[str, CustomField]) -> list[Change]:
+    return [Change(field_label(key, custom_fields), None, value) for key, value in payload.items()]
+
+
+def field_label(key: str, custom_fields: Mapping[str, CustomField]) -> str:
+    """How a diff names a field: ``custom.cf_…`` keys by the custom field's name, as users wrote them."""
+    field = custom_fields.get(key)
+    return f"custom.{field.name}" if field is not None else key
 
 
 def update_payload(
@@ -51,7 +57,7 @@ def update_payload(
             changed, after = custom_change(custom_fields[key], before, value, arrays)
             if changed:
                 payload[key] = after
-                changes.append(Change(key, before, after))
+                changes.append(Change(field_label(key, custom_fields), before, after))
         elif text_changed(before, value):
             payload[key] = value
             changes.append(Change(key, before, value))

@@ -114,7 +114,7 @@ class Writer:
         self, prepared: Prepared, lead_id: str | None = None
     ) -> tuple[Outcome, dict[str, Any] | None]:
         payload = create_payload(self.mapper.object_type, prepared, lead_id)
-        changes = create_changes(payload)
+        changes = create_changes(payload, self.custom_by_key)
         if self.dry_run:
             return Outcome(prepared.key, prepared.row, "planned", "create", changes=changes), None
         at = self.client.clock.now()
