@@ -84,7 +84,7 @@ def main() -> None:
                    "CLOSEFLOW_CONFIG_DIR": folder, "COLUMNS": "100"}  # fmt: skip
             _run_steps(env, _write_input(Path(folder)), Path(folder) / "ledger.db")
         print(
-            f'\nExplore the synced data: .venv/bin/closeflow sql --db {DB} "select * from leads_view limit 5"'
+            f'\nExplore the synced data: .venv/bin/closeflow sql --db {DB} "select * from leads_view limit 5"'  # noqa: S608
         )
         print(
             "The emulator speaks Close's API: point any Close client at it with "
