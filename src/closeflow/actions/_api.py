@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from closeflow.actions._inputs import Records, chunks
-from closeflow.actions._ledger import Ledger
+from closeflow.actions._ledger import Ledger, SqliteLedger
 from closeflow.actions._mapping import Mapper
+from closeflow.actions._notes import insert_note
 from closeflow.actions._outcome import Outcome
 from closeflow.actions._run import DEFAULT_CHUNK, BatchRun, Progress
-from closeflow.actions._specs import SearchContacts, SearchLeads
+from closeflow.actions._specs import InsertNote, SearchContacts, SearchLeads
 from closeflow.close import CloseClient, ConfigError, CustomFieldRegistry, find
 
 
@@ -56,6 +58,15 @@ async def execute(
     batch_id: str | None = None,
 ) -> Outcome:
     """Run a write spec on one record (a play node, an agent's tool call) and return its outcome."""
+    if isinstance(spec, InsertNote):
+        return await insert_note(
+            client,
+            spec,
+            record,
+            ledger=ledger if ledger is not None else SqliteLedger(":memory:"),
+            batch_id=batch_id or f"batch_{uuid.uuid4().hex[:16]}",
+            run_id=uuid.uuid4().hex,
+        )
     if spec.action.startswith("delete") and getattr(spec, "where", None) is not None:
         raise ConfigError("execute() runs a spec on one record; a delete by where runs with run_action()")
     run = run_action(

@@ -399,6 +399,20 @@ class DeleteContacts(_Delete):
     object_type: Literal["contact"] = "contact"
 
 
+class InsertNote(BaseModel):
+    """Add a plain-text note to a lead's timeline in Close (a Note activity)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["insert_note"] = "insert_note"
+    lead_id: str = Field(description="Input key holding the Close lead id (lead_…) the note goes on.")
+    note: str = Field(description="Input key holding the note's plain text (Close shows it on the lead).")
+    contact_id: str | None = Field(
+        None, description="Input key holding a contact id (cont_…) of the same lead to attach the note to."
+    )
+    dry_run: bool = Field(False, description="Plan the note and send nothing.")
+
+
 ActionSpec = Annotated[
     InsertLead
     | InsertContact
@@ -409,7 +423,8 @@ ActionSpec = Annotated[
     | SearchLeads
     | SearchContacts
     | DeleteLeads
-    | DeleteContacts,
+    | DeleteContacts
+    | InsertNote,
     Field(discriminator="action"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ActionSpec)
