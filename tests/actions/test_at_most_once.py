@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from closeflow._clock import FakeClock
-from closeflow.actions import InsertLead, SqliteLedger, UpsertContacts, run_action
+from closeflow.actions import SEARCH_LAG, InsertLead, SqliteLedger, UpsertContacts, run_action
 from closeflow.close import CloseClient
 from closeflow.emulator import Emulator
 from tests.actions._org import Requests, contacts_with_email, leads_named, new_lead
@@ -29,16 +29,27 @@ async def test_a_dropped_answer_after_the_lead_was_created_does_not_duplicate_it
     assert len(leads_named(emulator, "Sitwell")) == 1
 
 
-async def test_a_dropped_answer_before_processing_is_sent_again_once(
-    client: CloseClient, emulator: Emulator, ledger: SqliteLedger
+async def test_a_lost_answer_is_not_sent_again_until_closes_search_has_caught_up(
+    client: CloseClient, emulator: Emulator, ledger: SqliteLedger, clock: FakeClock
 ) -> None:
-    # A 503 from a proxy: Close did not create the lead, so the lookup finds nothing and it is re-sent.
+    # A 503 from a proxy: Close did not create the lead, but a miss in Close's search right after
+    # the POST proves nothing (its index lags 30-60 s), so the run leaves the intent pending.
     emulator.faults.fail_next(1, status=503, method="POST", path_pattern=r"/lead/$")
-    [outcome] = await run_action(
-        client, LEADS, [{"company": "Bluth", "site": "https://bluth.example"}], ledger=ledger
-    ).collect()
+    rows = [{"company": "Bluth", "site": "https://bluth.example"}]
+    requests = Requests(emulator)
 
-    assert outcome.status == "created"
+    [first] = await run_action(client, LEADS, rows, ledger=ledger, batch_id="b").collect()
+    clock.advance(SEARCH_LAG - 1)
+    [early] = await run_action(client, LEADS, rows, ledger=ledger, batch_id="b").collect()
+    posts_before_lag = requests.count("POST", "/lead/")
+    clock.advance(2)
+    [late] = await run_action(client, LEADS, rows, ledger=ledger, batch_id="b").collect()
+
+    assert first.status == "failed" and first.error is not None and "re-run batch b" in first.error
+    assert early.status == "failed" and early.error is not None and "Close's search" in early.error
+    assert posts_before_lag == 1
+    assert late.status == "created" and late.note is None
+    assert requests.count("POST", "/lead/") == 2
     assert len(leads_named(emulator, "Bluth")) == 1
 
 
@@ -80,6 +91,7 @@ async def test_an_intent_whose_post_never_arrived_is_sent_on_resume(
     client: CloseClient, emulator: Emulator, ledger: SqliteLedger, clock: FakeClock
 ) -> None:
     ledger.record_intent("import-3", "url=lead0.example", "insert_lead", run_id="dead", row=1, at=clock.now())
+    clock.advance(SEARCH_LAG)  # long enough for Close's search to show the lead, had it been created
 
     [outcome] = await run_action(
         client,

@@ -38,9 +38,12 @@ def _leads_csv(path: Path, count: int) -> Path:
 
 
 def _upsert(csv_path: Path, ledger: Path) -> list[str]:
+    # The emulator's search shows a lead as soon as it is created (Close's lags 30-60 s), so the
+    # re-run may send a create whose POST never arrived at once instead of waiting --search-lag.
     return [
         *("leads", "upsert", "--input", str(csv_path), "--match", "url=site"),
         *("--map", "name=company", "--map", "url=site", "--batch-id", "B", "--ledger", str(ledger)),
+        *("--search-lag", "0"),
     ]
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from closeflow.actions import (
     DeleteContacts,
@@ -13,9 +16,11 @@ from closeflow.actions import (
     UpsertContacts,
     run_action,
 )
+from closeflow.cli import app
 from closeflow.close import CloseClient
 from closeflow.emulator import Emulator
 from tests.actions._org import Requests, new_contact, new_lead
+from tests.conftest import Served
 
 
 def test_a_delete_without_criteria_is_refused() -> None:
@@ -118,3 +123,17 @@ async def test_insert_dry_run_sends_nothing(client: CloseClient, emulator: Emula
     ).collect()
     assert [(o.status, o.plan) for o in outcomes] == [("planned", "create")]
     assert requests.count("POST") == 0 and not emulator.org.leads
+
+
+def test_a_dry_run_from_the_cli_leaves_no_ledger_file(served_emulator: Served, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("company,site\nBluth,https://bluth.example\n", encoding="utf-8")
+    ledger = tmp_path / "l.db"
+    env = {"CLOSE_BASE_URL": served_emulator.base_url, "CLOSE_API_KEY": served_emulator.emulator.api_key}
+    command = ["leads", "upsert", "--input", str(tmp_path / "in.csv"), "--match", "url=site"]
+    command += ["--map", "name=company", "--ledger", str(ledger), "--dry-run"]
+
+    result = CliRunner().invoke(app, command, env=env)
+
+    assert result.exit_code == 0, result.output
+    assert not ledger.exists()
+    assert len(served_emulator.emulator.org.leads) == 120  # the emulator's seed leads, no more

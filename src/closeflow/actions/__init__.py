@@ -35,13 +35,16 @@ from closeflow.actions._specs import (
     UpdateLeads,
     UpsertContacts,
     UpsertLeads,
+    custom_field_name,
     parse_spec,
 )
+from closeflow.close import SEARCH_LAG
 
 __all__ = [
     "CONTACT_FIELDS",
     "DONE_STATUSES",
     "LEAD_FIELDS",
+    "SEARCH_LAG",
     "ActionSpec",
     "BatchRun",
     "Change",
@@ -69,6 +72,7 @@ __all__ = [
     "UpdateLeads",
     "UpsertContacts",
     "UpsertLeads",
+    "custom_field_name",
     "execute",
     "from_text",
     "parse_spec",

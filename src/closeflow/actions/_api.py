@@ -27,6 +27,7 @@ def run_action(
     progress: Progress | None = None,
     concurrency: int | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    search_lag: float | None = None,
 ) -> BatchRun:
     """Run a write or delete spec over ``records`` (dicts; any iterable or async iterable).
 
@@ -34,6 +35,11 @@ def run_action(
     ``summary`` holds the totals. Without a ``ledger`` the run keeps one in memory (creates are
     still never sent twice within the run); pass ``SqliteLedger(path)`` and a ``batch_id`` to make a
     batch resumable across processes. A delete with ``where`` takes no records.
+
+    ``search_lag`` (seconds; default the client's ``search_lag``) is how old a create whose answer
+    was lost must be before a miss in Close's search counts as "never applied" and the create is
+    sent again (on a later run; never in the run that lost the answer). Close's search lags
+    30-60 s; only a Close without that lag (the emulator) makes a smaller value safe.
     """
     return BatchRun(
         client,
@@ -45,6 +51,7 @@ def run_action(
         progress=progress,
         concurrency=concurrency,
         chunk_size=chunk_size,
+        search_lag=search_lag,
     )
 
 
@@ -59,14 +66,19 @@ async def execute(
 ) -> Outcome:
     """Run a write spec on one record (a play node, an agent's tool call) and return its outcome."""
     if isinstance(spec, InsertNote):
-        return await insert_note(
-            client,
-            spec,
-            record,
-            ledger=ledger if ledger is not None else SqliteLedger(":memory:"),
-            batch_id=batch_id or f"batch_{uuid.uuid4().hex[:16]}",
-            run_id=uuid.uuid4().hex,
-        )
+        own = SqliteLedger(":memory:") if ledger is None else None
+        try:
+            return await insert_note(
+                client,
+                spec,
+                record,
+                ledger=ledger or own,  # type: ignore[arg-type]
+                batch_id=batch_id or f"batch_{uuid.uuid4().hex[:16]}",
+                run_id=uuid.uuid4().hex,
+            )
+        finally:
+            if own is not None:
+                own.close()
     if spec.action.startswith("delete") and getattr(spec, "where", None) is not None:
         raise ConfigError("execute() runs a spec on one record; a delete by where runs with run_action()")
     run = run_action(

@@ -43,6 +43,7 @@ async def _writer(run: BatchRun, fields: list[str]) -> Writer:
         ledger=run.ledger,
         batch_id=run.batch_id,
         run_id=run.run_id,
+        search_lag=run.search_lag,
         action=run.spec.action,
         dry_run=run.spec.dry_run,
         arrays="merge",

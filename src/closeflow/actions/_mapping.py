@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from closeflow.actions._matching import Matcher, matcher_for
-from closeflow.actions._normalise import email_key, phone_key
+from closeflow.actions._normalise import email_key, host_key, phone_key
 from closeflow.actions._specs import ADDRESS_PARTS, WriteSpec, custom_field_name
 from closeflow.actions._values import dedupe
 from closeflow.close import CloseClient, CustomField, CustomFieldRegistry, CustomFieldValueError, value_key
@@ -30,8 +31,15 @@ class Prepared:
     key: str
     fields: dict[str, Any] = field(default_factory=dict)
     lead_id: str | None = None
-    match: tuple[int, str] | None = None  # (rule index, normalised value)
+    match: tuple[int, str] | None = None  # (rule index, normalised value) of the first rule present
     match_query: Any = None  # the value to search for (already converted for the field's type)
+    # Every (rule index, normalised value) the record carries: a record it creates holds them all,
+    # so later records with any of them must see it.
+    matches: list[tuple[int, str]] = field(default_factory=list)
+    # The match values as Close fields, written on create so that the next run finds the record.
+    match_fields: dict[str, Any] = field(default_factory=dict)
+    # The key without its ordinal: the ledger row of the first record with this key.
+    first_key: str | None = None
     error: str | None = None
     recover_since: float | None = None  # set when the ledger holds an intent without an outcome
 
@@ -69,6 +77,9 @@ class Mapper:
         self.custom = custom  # spec key (name or id, or custom."Name") -> field
         self.statuses = statuses
         self.matchers = matchers
+        # Records sharing a key (two rows for one email) each get their own ledger row: the n-th
+        # gets "key#n", so a re-run of the same input gives every record the same key again.
+        self._seen: Counter[str] = Counter()
 
     @classmethod
     async def create(cls, client: CloseClient, spec: Any, registry: CustomFieldRegistry) -> Mapper:
@@ -99,7 +110,11 @@ class Mapper:
         prepared = Prepared(row=row, key="")
         problems: list[str] = []
         await self._match(record, prepared, problems)
-        prepared.key = self._key(record, row, prepared)
+        key = self._key(record, row, prepared)
+        self._seen[key] += 1
+        ordinal = self._seen[key]
+        prepared.key = key if ordinal == 1 else f"{key}#{ordinal}"
+        prepared.first_key = key if ordinal > 1 else None
         values: dict[str, Any] = {}
         for close_field, input_key in self.mappings.items():
             if not _empty(record.get(input_key)):
@@ -131,10 +146,31 @@ class Mapper:
             try:
                 normalised, query = await matcher.normalise(raw)
             except ValueError as exc:
-                problems.append(f"match {matcher.prop}: {exc}")
-                return
-            prepared.match, prepared.match_query = (index, normalised), query
-            return
+                if prepared.match is None:
+                    problems.append(f"match {matcher.prop}: {exc}")
+                    return
+                continue  # a later rule's value is only a hint; the first present value decides
+            if prepared.match is None:
+                prepared.match, prepared.match_query = (index, normalised), query
+            prepared.matches.append((index, normalised))
+            self._match_field(matcher, raw, query, prepared.match_fields)
+
+    def _match_field(self, matcher: Matcher, raw: Any, query: Any, out: dict[str, Any]) -> None:
+        """The Close field a match value is stored in (ids and nothing else are Close's to set)."""
+        prop, text = matcher.prop, str(raw).strip()
+        if matcher.field is not None:
+            out[value_key(matcher.field)] = [query] if matcher.field.accepts_multiple_values else query
+        elif prop in ("email", "phone"):
+            kind_type = getattr(self.spec, f"{prop}_type", "office")
+            out.setdefault(f"{prop}s", []).append({prop: text, "type": kind_type})
+        elif prop in ("url", "domain"):
+            url = text if prop == "url" else f"https://{host_key(text)}"
+            if self.object_type == "lead":
+                out.setdefault("url", url)
+            else:
+                out.setdefault("urls", []).append({"url": url, "type": "url"})
+        elif prop in ("name", "title", "description"):
+            out.setdefault(prop, text)
 
     # -- standard fields ----------------------------------------------------------------------
 

@@ -30,6 +30,10 @@ from closeflow.close import (
 
 SEARCH_PAGE = 200  # Close's largest /data/search/ page (§3.5)
 _ARRAY_OF = {"email": "emails", "phone": "phones"}
+_ID_PREFIX = {"lead": "lead_", "contact": "cont_"}
+# Free text people type with stray spaces: Close's exact_value compares the stored text as a
+# whole, so "Acme Corp" would miss "Acme  Corp". Search by words and compare normalised text here.
+_FREE_TEXT = ("name", "title", "description")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,12 @@ class Matcher:
             return key, "+" + key
         if self.prop in ("url", "domain"):
             return key, host_key(raw)
-        return key, (str(raw).strip() if self.prop == "id" else key)
+        if self.prop == "id":
+            prefix = _ID_PREFIX[self.object_type]
+            if not key.startswith(prefix):
+                raise ValueError(f'"{key}" is not a Close {self.object_type} id ({prefix}…)')
+            return key, key
+        return key, " ".join(str(raw).split())
 
     def keys_of(self, record: Mapping[str, Any]) -> set[str]:
         """The normalised values a Close record holds for this property."""
@@ -98,6 +107,8 @@ class Matcher:
             return Condition("id", "in", tuple(dict.fromkeys(str(q) for q in queries)))
         if self.prop in ("url", "domain"):
             conditions: list[Filter] = [Condition("url", "contains", h) for h in dict.fromkeys(queries)]
+        elif self.field is None and self.prop in _FREE_TEXT:
+            conditions = [Condition(self.prop, "contains", q) for q in _unique(queries)]
         else:
             name = f"custom.{self.field.id}" if self.field is not None else self.prop
             conditions = [Condition(name, "=", _scalar(q)) for q in _unique(queries)]
@@ -119,6 +130,7 @@ _NORMALISERS: dict[str, Callable[[Any], str | None]] = {
 
 def _one(field: CustomField) -> CustomField:
     # A match value is one element, also for multi-value fields (a record holding it matches).
+    # (closeflow.close.single_valued does this but is not exported from closeflow.close.)
     return replace(field, accepts_multiple_values=False)
 
 

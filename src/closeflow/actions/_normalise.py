@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*\d+\s*$", re.IGNORECASE)
 
 
 def email_key(value: Any) -> str | None:
@@ -20,12 +21,18 @@ def email_key(value: Any) -> str | None:
 
 
 def phone_key(value: Any) -> str | None:
-    """E.164 digits: ten digits without a country code are taken as US numbers (as Close does)."""
+    """E.164 digits: ten digits without a country code are taken as US numbers (as Close does).
+
+    ``00`` is the international prefix outside North America (``0044…`` is ``+44…``), and an
+    extension (``x12``, ``ext. 12``, ``#12``) does not belong to the number being matched.
+    """
     if value is None:
         return None
-    text = str(value).strip()
+    text = _EXTENSION.sub("", str(value).strip()).strip()
     digits = re.sub(r"\D", "", text)
-    if not text.startswith("+") and len(digits) == 10:
+    if text.startswith("00"):
+        digits = digits[2:]
+    elif not text.startswith("+") and len(digits) == 10:
         digits = "1" + digits
     if not 8 <= len(digits) <= 15:
         return None
@@ -61,7 +68,3 @@ def text_key(value: Any) -> str | None:
         return None
     text = " ".join(str(value).split()).casefold()
     return text or None
-
-
-def is_email(value: str) -> bool:
-    return email_key(value) is not None

@@ -16,12 +16,19 @@ from closeflow.close import CustomField, value_key
 
 
 def create_payload(object_type: str, prepared: Prepared, lead_id: str | None = None) -> dict[str, Any]:
+    """The new record: its mapped fields plus every value it was matched on, so that the next run
+    (and the next record of this one) finds it instead of creating another."""
     payload: dict[str, Any] = {}
     for key, value in prepared.fields.items():
         if key in ARRAY_KEYS:
             payload[key] = dedupe(key, value)
         elif value is not None:
             payload[key] = value
+    for key, value in prepared.match_fields.items():
+        if key in ARRAY_KEYS:
+            payload[key] = dedupe(key, [*payload.get(key, []), *value])
+        else:
+            payload.setdefault(key, value)
     if object_type == "contact" and (lead_id or prepared.lead_id):
         payload["lead_id"] = lead_id or prepared.lead_id
     return payload

@@ -1,8 +1,10 @@
 """What to do with one record given the Close records that match it: the explicit policies.
 
-0 matches: insert and upsert create, update follows ``on_none``. 1 match: update (or nothing, when
-unchanged). Several: ``on_many`` (update_all | first | fail). A contact upserted under another
-lead than its match's: ``lead_mismatch``, since Close cannot move a contact between leads.
+0 matches: insert and upsert create, update follows ``on_none``; an upsert matched by ``id`` fails
+(an id names a record that exists; creating another would not give it that id). 1 match: update
+(or nothing, when unchanged). Several: ``on_many`` (update_all | first | fail). A contact upserted
+under another lead than its match's: ``lead_mismatch``, since Close cannot move a contact between
+leads.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from typing import Any
 
 from closeflow.actions._mapping import Prepared
 from closeflow.actions._outcome import Change, Outcome
-from closeflow.actions._writes import Writer, created_since, failed
-
-_RECOVERED = "recovered: created by an earlier run of the batch whose answer was lost"
+from closeflow.actions._writes import RECOVERED, Writer, created_since, failed
 
 
 async def decide(
@@ -26,9 +26,13 @@ async def decide(
         ours = created_since(current, prepared.recover_since)
         if ours:
             outcome = Outcome(
-                prepared.key, prepared.row, "created", "create", ids=[ours[0]["id"]], note=_RECOVERED
+                prepared.key, prepared.row, "created", "create", ids=[ours[0]["id"]], note=RECOVERED
             )
             return writer.finish(prepared, outcome), [ours[0]]
+        unresolved = _unresolved(writer, prepared, prepared.recover_since)
+        if unresolved is not None:
+            # Not finished: the intent stays in the ledger, so no later run sends the create blindly.
+            return failed(prepared, "create", unresolved), current
     if kind == "insert":
         return await _create(writer, prepared, current)
     candidates = current
@@ -45,6 +49,13 @@ async def decide(
                 return writer.finish(prepared, failed(prepared, "fail", message)), current
             candidates = current if spec.lead_mismatch == "update_in_place" else []
     if not candidates:
+        by_id = prepared.match is not None and writer.mapper.matchers[prepared.match[0]].prop == "id"
+        if kind == "upsert" and by_id:
+            message = (
+                f"row {prepared.row}: no {spec.object_type} has id {prepared.match_query}; an upsert "
+                "matched by id never creates (Close gives new records new ids): check the id"
+            )
+            return writer.finish(prepared, failed(prepared, "fail", message)), current
         if kind == "upsert":
             outcome, created = await _create(writer, prepared, current)
             return outcome, created
@@ -65,6 +76,24 @@ async def decide(
         if spec.on_many == "first":
             candidates = candidates[:1]
     return await _update_all(writer, prepared, candidates, current)
+
+
+def _unresolved(writer: Writer, prepared: Prepared, since: float) -> str | None:
+    """Why a create whose answer was lost cannot be sent again yet; None when it can."""
+    if prepared.match is None:
+        return (
+            f"row {prepared.row}: an earlier run of batch {writer.batch_id} sent this create and lost "
+            "the answer, and the record has no match value to look it up by: check Close by hand; "
+            "closeflow will not send it again (give the spec a key or match rule to resolve such records)"
+        )
+    age = writer.client.clock.now() - since
+    if age < writer.search_lag:
+        return (
+            f"row {prepared.row}: the create's answer was lost {age:.0f} s ago and Close's search does "
+            f"not show the record yet (it can lag up to a minute): re-run batch {writer.batch_id} "
+            f"in {writer.search_lag - age:.0f} s; closeflow looks the record up again before sending anything"
+        )
+    return None
 
 
 async def _create(

@@ -3,8 +3,10 @@
 Records stream in chunks (100 by default): each chunk is mapped (bad values fail their record),
 checked against the ledger (records done in an earlier run of the batch are skipped), looked up
 with one search per match property, planned and written with bounded concurrency. Only one chunk
-is in memory at a time. Records of a chunk that share a match value are written one after the
-other, so two rows for one new email create one contact, not two.
+is in memory at a time. Records of a chunk that may touch the same Close record (they carry a
+common match value, or their lookups found a common record) are written one after the other,
+each seeing the writes before it: two rows for one new email create one contact, and two rows
+adding a phone each to one contact keep both phones.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class BatchRun:
         progress: Progress | None = None,
         concurrency: int | None = None,
         chunk_size: int = DEFAULT_CHUNK,
+        search_lag: float | None = None,
     ) -> None:
         if spec.action.startswith("search"):
             raise ConfigError(f"{spec.action} returns records, not outcomes: use closeflow.actions.search()")
@@ -58,10 +61,12 @@ class BatchRun:
         self.batch_id = batch_id or f"batch_{uuid.uuid4().hex[:16]}"
         self.run_id = uuid.uuid4().hex
         self.ledger: Ledger = ledger if ledger is not None else SqliteLedger(":memory:")
+        self._owns_ledger = ledger is None  # a caller's ledger outlives the run; ours does not
         self.registry = registry or CustomFieldRegistry(client)
         self.progress = progress
         self.slots = asyncio.Semaphore(concurrency or DEFAULT_CONCURRENCY)
         self.chunk_size = chunk_size
+        self.search_lag = client.search_lag if search_lag is None else search_lag
         self.summary = Summary()
 
     def __aiter__(self) -> AsyncIterator[Outcome]:
@@ -78,11 +83,15 @@ class BatchRun:
             )
         else:
             source = self._writes()
-        async for outcome in source:
-            self.summary.add(outcome)
-            if self.progress is not None:
-                self.progress(outcome, self.summary)
-            yield outcome
+        try:
+            async for outcome in source:
+                self.summary.add(outcome)
+                if self.progress is not None:
+                    self.progress(outcome, self.summary)
+                yield outcome
+        finally:
+            if self._owns_ledger:
+                self.ledger.close()
 
     # -- inserts, updates, upserts ------------------------------------------------------------
 
@@ -111,6 +120,7 @@ class BatchRun:
             arrays=getattr(spec, "arrays", "merge"),
             fields=fields,
             slots=self.slots,
+            search_lag=self.search_lag,
         )
         async for chunk in chunks(self.records, self.chunk_size):
             outcomes, stop = await self._write_chunk(mapper, writer, chunk)
@@ -159,23 +169,28 @@ class BatchRun:
         live = [i for i in range(len(prepared)) if i not in done]
         wanted = [i for i in live if matched or prepared[i].recover_since is not None]
         candidates = await self._lookup(mapper, writer, [prepared[i] for i in wanted])
-        groups: dict[Any, list[int]] = {}
-        for i in live:
-            group = ("match", prepared[i].match) if prepared[i].match is not None else ("row", i)
-            groups.setdefault(group, []).append(i)
+        groups = _groups(prepared, live, candidates)
 
         async def run_group(indices: list[int]) -> list[tuple[int, Outcome]]:
-            first = prepared[indices[0]]
-            current = candidates.get(first.match, []) if first.match is not None else []
-            if not current and indices[0] in known:
-                current = await self._fetch(known[indices[0]])
+            latest: dict[str, dict[str, Any]] = {}  # record id -> as this group's writes left it
+            created: dict[tuple[int, str], dict[str, Any]] = {}  # match value -> record made here
             results = []
             for i in indices:
-                outcome, current = await decide(spec, writer, prepared[i], current)
+                p = prepared[i]
+                found = list(candidates.get(p.match, [])) if p.match is not None else []
+                if p.match in created:
+                    found.append(created[p.match])  # the search index may not show it yet
+                current = list({str(r["id"]): latest.get(str(r["id"]), r) for r in found}.values())
+                if not current and i in known:
+                    current = await self._fetch(known[i])
+                outcome, after = await decide(spec, writer, p, current)
+                latest.update({str(r["id"]): r for r in after})
+                if outcome.status == "created" and after:
+                    created.update(dict.fromkeys(p.matches, after[0]))
                 results.append((i, outcome))
             return results
 
-        for results in await asyncio.gather(*(run_group(g) for g in groups.values())):
+        for results in await asyncio.gather(*(run_group(g) for g in groups)):
             done.update(results)
         return [done[i] for i in range(len(prepared))], False
 
@@ -184,21 +199,24 @@ class BatchRun:
         known: dict[int, str] = {}
         if self.spec.dry_run:
             return known
-        keys = [p.key for i, p in enumerate(prepared) if i not in done]
+        keys = [k for i, p in enumerate(prepared) if i not in done for k in (p.key, p.first_key) if k]
         entries = self.ledger.entries(self.batch_id, self.spec.action, keys)
         for i, p in enumerate(prepared):
+            if i in done:
+                continue
             entry = entries.get(p.key)
-            if i in done or entry is None:
+            first = entries.get(p.first_key) if p.first_key else None
+            if entry is None:
+                if first is not None and first.status == "created" and first.close_ids:
+                    # An earlier record of this input with the same key created it (in this run or
+                    # another); Close's search index may lag behind, so start from the record itself.
+                    known[i] = first.close_ids[0]
                 continue
             if entry.done and entry.run_id != self.run_id:
                 note = f"already {entry.status} in an earlier run of batch {self.batch_id}"
                 done[i] = Outcome(p.key, p.row, "skipped", "skip", ids=list(entry.close_ids), note=note)
             elif entry.pending:
                 p.recover_since = entry.intent_at
-            elif entry.status == "created" and entry.close_ids:
-                # A later row with the same key in this run: Close's search index may lag behind
-                # a create, so start from the record itself.
-                known[i] = entry.close_ids[0]
         return known
 
     async def _lookup(
@@ -220,3 +238,35 @@ class BatchRun:
             return [await self.client.get(f"/{self.spec.object_type}/{record_id}/")]
         except NotFound:
             return []
+
+
+def _groups(
+    prepared: list[Prepared], live: list[int], candidates: dict[Any, list[dict[str, Any]]]
+) -> list[list[int]]:
+    """The records (indices, in input order) that may touch the same Close record, grouped.
+
+    Two records belong together when they carry a common match value (whichever rule found them;
+    a record one of them creates holds all its values) or when their lookups found a common record
+    (one contact, two of its emails). Groups run concurrently; a group's records one by one.
+    """
+    parent = {i: i for i in live}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[Any, int] = {}
+    for i in live:
+        p = prepared[i]
+        found = candidates.get(p.match, []) if p.match is not None else []
+        for mark in [*(("value", m) for m in p.matches), *(("id", str(r["id"])) for r in found)]:
+            if mark in owner:
+                parent[root(i)] = root(owner[mark])
+            else:
+                owner[mark] = i
+    groups: dict[int, list[int]] = {}
+    for i in live:
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())

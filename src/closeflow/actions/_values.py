@@ -84,33 +84,45 @@ def array_change(
 # -- custom-field values -------------------------------------------------------------------------
 
 
-def scalar_key(field: CustomField, value: Any) -> str | None:
-    """One custom value in a comparable form (numbers as numbers, datetimes in UTC, text folded)."""
+def scalar_key(field: CustomField, value: Any, *, fold: bool = True) -> str | None:
+    """One custom value in a comparable form (numbers as numbers, datetimes in UTC).
+
+    ``fold`` (for matching) ignores case and runs of spaces in text, as people type it; a diff
+    compares text exactly (stripped only), since Close stores what it is sent and a case fix is
+    a change the user asked for.
+    """
     if value is None:
         return None
+    text = text_key if fold else _stripped
     if field.type == "number" and not isinstance(value, bool):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            return text_key(value)
+            return text(value)
         return repr(int(number)) if number.is_integer() else repr(number)
     if field.type == "datetime":
         try:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            return text_key(value)
+            return text(value)
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat()
     if field.type == "date":
         return str(value).strip()[:10]
     if field.type in ("user", "contact", "custom_object"):
         return str(value).strip()
-    return text_key(value)
+    return text(value)
+
+
+def _stripped(value: Any) -> str | None:
+    if isinstance(value, dict | list):
+        return None
+    return str(value).strip() or None
 
 
 def _keys(field: CustomField, value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
-    return [k for k in (scalar_key(field, item) for item in items) if k is not None]
+    return [k for k in (scalar_key(field, item, fold=False) for item in items) if k is not None]
 
 
 def custom_change(field: CustomField, current: Any, incoming: Any, policy: str) -> tuple[bool, Any]:
@@ -121,7 +133,7 @@ def custom_change(field: CustomField, current: Any, incoming: Any, policy: str) 
         have = current if isinstance(current, list) else ([] if current is None else [current])
         if policy == "merge":
             known = set(_keys(field, have))
-            new = [item for item in incoming if scalar_key(field, item) not in known]
+            new = [item for item in incoming if scalar_key(field, item, fold=False) not in known]
             return (bool(new), have + new)
         return (set(_keys(field, have)) != set(_keys(field, incoming)), incoming)
     return (_keys(field, current) != _keys(field, incoming), incoming)

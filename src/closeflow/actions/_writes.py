@@ -1,9 +1,10 @@
 """The writes of one record: create (at most once, through the ledger), update, delete.
 
 A create whose answer is lost (``TransportError`` that may have reached Close, or a 5xx) is never
-blindly re-sent: the record is looked up by its match key first, and only re-sent when Close does
-not have it. An answer still unknown after that leaves the ledger's intent in place, so the next
-run of the batch resolves it the same way.
+re-sent in the same run: the record is looked up by its match key at once (found: done), and
+otherwise the ledger's intent stays in place. Close's search lags writes by 30-60 s (§2.4), so a
+miss right away proves nothing; a later run looks again and sends the create only when the intent
+is older than the client's ``search_lag`` and Close still has no such record.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from closeflow.close import (
 # A create found by its match key counts as ours when Close dated it no earlier than this before
 # the intent (clock skew between this machine and Close).
 RECOVERY_SKEW = 120.0
-_RECOVERED = "recovered: the create's answer was lost; found in Close by its match key"
+# How old a lost create must be before a miss in Close's search means "never applied": above the
+# 30-60 s Close's search index takes to show a new record (§2.4), with a margin.
+RECOVERED = "recovered: the create's answer was lost; found in Close by its match key"
 
 
 def answer_unknown(exc: CloseError) -> bool:
@@ -77,6 +80,7 @@ class Writer:
     arrays: str
     fields: list[str]
     slots: asyncio.Semaphore
+    search_lag: float
 
     @property
     def path(self) -> str:
@@ -121,33 +125,33 @@ class Writer:
         self.ledger.record_intent(
             self.batch_id, prepared.key, self.action, run_id=self.run_id, row=prepared.row, at=at
         )
-        for attempt in (1, 2):
-            try:
-                async with self.slots:
-                    created = await self.client.post(self.path, json=payload)
-            except CloseError as exc:
-                if not answer_unknown(exc):
-                    return self.finish(prepared, failed(prepared, "create", exc)), None
-                found = await self.recover(prepared, at)
-                if found:
-                    outcome = Outcome(
-                        prepared.key, prepared.row, "created", "create", ids=[found[0]["id"]], note=_RECOVERED
-                    )
-                    return self.finish(prepared, outcome), found[0]
-                if found is None or attempt == 2:
-                    # Leave the intent without an outcome: the next run looks the record up again.
-                    why = "nothing to look it up by" if found is None else "Close still has no such record"
-                    message = (
-                        f"{exc}; the create's answer was lost and {why}: check Close, then re-run "
-                        f"batch {self.batch_id}"
-                    )
-                    return failed(prepared, "create", message), None
-                continue  # not in Close: the POST was not applied, so sending it again is safe
-            outcome = Outcome(
-                prepared.key, prepared.row, "created", "create", ids=[created["id"]], changes=changes
-            )
-            return self.finish(prepared, outcome), created
-        raise AssertionError("unreachable")
+        try:
+            async with self.slots:
+                created = await self.client.post(self.path, json=payload)
+        except CloseError as exc:
+            if not answer_unknown(exc):
+                return self.finish(prepared, failed(prepared, "create", exc)), None
+            found = await self.recover(prepared, at)
+            if found:
+                outcome = Outcome(
+                    prepared.key, prepared.row, "created", "create", ids=[found[0]["id"]], note=RECOVERED
+                )
+                return self.finish(prepared, outcome), found[0]
+            # Leave the intent without an outcome: a miss now may be Close's search lagging behind
+            # the create, so only a later run (after the client's search_lag) may conclude it was
+            # never applied.
+            if found is None:
+                why = "there is nothing to look it up by: check Close by hand"
+            else:
+                why = (
+                    f"Close's search does not show it yet: re-run batch {self.batch_id} after "
+                    f"{self.search_lag:.0f} s; closeflow looks it up again before sending anything"
+                )
+            return failed(prepared, "create", f"{exc}; the create's answer was lost and {why}"), None
+        outcome = Outcome(
+            prepared.key, prepared.row, "created", "create", ids=[created["id"]], changes=changes
+        )
+        return self.finish(prepared, outcome), created
 
     async def update(self, prepared: Prepared, current: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         payload, changes = update_payload(prepared, current, self.arrays, self.custom_by_key)

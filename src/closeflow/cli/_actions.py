@@ -201,6 +201,19 @@ def _run_parameters() -> list[inspect.Parameter]:
             int,
             typer.Option(8, "--concurrency", min=1, max=64, help="Writes in flight at most."),
         ),
+        _parameter(
+            "search_lag",
+            float | None,
+            typer.Option(
+                None,
+                "--search-lag",
+                min=0,
+                metavar="SECONDS",
+                help="How old a create with a lost answer must be before a re-run sends it again "
+                "when Close's search does not show it (Close's search lags 30-60 s). Default: "
+                "$CLOSEFLOW_SEARCH_LAG, else 120; 0 is safe against the emulator.",
+            ),
+        ),
     ]
 
 
@@ -355,6 +368,7 @@ def _command(object_type: str, verb: str, spec_class: type[pydantic.BaseModel]) 
             concurrency=values["concurrency"],
             profile=values["profile"],
             base_url=values["base_url"],
+            search_lag=values["search_lag"],
         )
         with open_input(values["input"], values["input_format"]) as records:
             if records is not None:

@@ -28,10 +28,10 @@ from closeflow.actions import (
     Outcome,
     SqliteLedger,
     Summary,
+    custom_field_name,
     read_records,
     run_action,
 )
-from closeflow.actions._specs import custom_field_name
 from closeflow.cli._app import console, err_console, fail
 from closeflow.cli._common import client_for
 from closeflow.close import UnknownCustomField
@@ -188,6 +188,7 @@ class BatchOptions:
     concurrency: int
     profile: str | None
     base_url: str | None
+    search_lag: float | None = None
 
 
 def open_report(path: str | None) -> IO[str] | None:
@@ -208,12 +209,15 @@ async def run_batch(
 ) -> bool:
     """Run a write or delete spec with a progress bar; True when a record failed."""
     err_console.print(f"batch id: {options.batch_id}", highlight=False)
-    ledger = SqliteLedger(options.ledger)
+    # A dry run writes nothing, so it leaves no ledger file behind either.
+    ledger = SqliteLedger(":memory:" if spec.dry_run else options.ledger)
     shown: list[Outcome] = []
     # Failures are always shown; in a dry run the plan is, except records that stay as they are.
     wanted = {"failed", "planned"} if spec.dry_run else {"failed"}
     try:
-        async with client_for(options.profile, options.base_url, concurrency=options.concurrency) as client:
+        async with client_for(
+            options.profile, options.base_url, concurrency=options.concurrency, search_lag=options.search_lag
+        ) as client:
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -6,7 +6,7 @@ Close stands).
 
 from closeflow._endpoint_groups import endpoint_group
 from closeflow.close._auth import ApiKey, Credentials
-from closeflow.close._client import DEFAULT_BASE_URL, CloseClient
+from closeflow.close._client import DEFAULT_BASE_URL, SEARCH_LAG, CloseClient
 from closeflow.close._credentials import (
     ApiKeyProfile,
     Connection,
@@ -50,6 +50,7 @@ from closeflow.close._where import WhereSyntaxError, parse_where, to_text
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "SEARCH_LAG",
     "And",
     "ApiKey",
     "ApiKeyProfile",

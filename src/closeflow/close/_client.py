@@ -27,6 +27,7 @@ from closeflow.close._ratelimit import (
 from closeflow.close._retry import RetryPolicy, call_with_retries
 
 logger = logging.getLogger("closeflow.close")
+SEARCH_LAG = 120.0
 
 DEFAULT_BASE_URL = "https://api.close.com/api/v1"
 DEFAULT_USER_AGENT = f"closeflow/{__version__} (python; httpx2)"
@@ -56,11 +57,18 @@ class CloseClient:
         budgets: RateBudgets | None = None,
         max_attempts: int = 5,
         user_agent: str = DEFAULT_USER_AGENT,
+        search_lag: float = SEARCH_LAG,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
+        if search_lag < 0:
+            raise ConfigError(f"search_lag must be 0 or more seconds, got {search_lag}")
+        # How far Close's search may trail its writes (§2.4: list counts lagged 30-60 s). A create
+        # whose answer was lost is not re-sent until its intent is older than this and search
+        # still shows no such record. The emulator's search never lags: 0 is safe there.
+        self.search_lag = search_lag
         self.credentials = _as_credentials(credentials)
         self.base_url = base_url.rstrip("/")
         self.clock: Clock = clock or SystemClock()
