@@ -142,6 +142,19 @@ def _walk_cut_short(error: CloseError) -> bool:
     return "cursor" in error.field_errors or "max_skip" in error.message
 
 
+class KeysetIncomplete(CloseError):
+    """A keyset walk could not return every record: more share one ``date_updated`` than one search
+    walk returns. Raised only by ``keyset(..., complete=True)``; callers that decide absence from a
+    walk (id reconciliation) must not conclude anything from an incomplete one."""
+
+    def __init__(self, object_type: str, moment: str) -> None:
+        super().__init__(
+            f"keyset walk over {object_type} is incomplete: more {object_type}s share date_updated "
+            f"{moment} than one search walk returns, and Close offers no way to page past them"
+        )
+        self.object_type, self.moment = object_type, moment
+
+
 async def keyset(
     client: _Requester,
     object_type: str,
@@ -150,7 +163,12 @@ async def keyset(
     fields: list[str] | None = None,
     since: str | datetime | None = None,
     page_size: int = DEFAULT_SEARCH_LIMIT,
+    complete: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
+    """Every ``object_type`` record updated ``since`` (all when None), oldest ``date_updated`` first.
+
+    With ``complete=True`` a walk that would have to skip records (see below) raises
+    ``KeysetIncomplete`` instead of logging a warning and going on."""
     if object_type not in SEARCHABLE:
         raise ConfigError(f"keyset paging works on {', '.join(SEARCHABLE)}, not {object_type!r}")
     position = _utc_text(since) if since is not None else None
@@ -191,6 +209,8 @@ async def keyset(
         elif finished_naturally and returned >= page_size and position is not None:
             # A whole capped walk of records sharing one date_updated: the rest of that moment
             # cannot be reached (Close offers no id cursor), but everything after it can.
+            if complete:
+                raise KeysetIncomplete(object_type, position)
             logger.warning(
                 "keyset walk over %s: more %ss share date_updated %s than one search walk returns; "
                 "skipping past that moment, some of its records may be missing",

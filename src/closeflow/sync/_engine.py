@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from closeflow._clock import Clock
 from closeflow.close import CloseClient, CloseError
-from closeflow.sync._events import EVENTS_STREAM, anchor_events, events_stream
+from closeflow.sync._events import EVENTS_STREAM, PENDING, anchor_events, events_stream
 from closeflow.sync._extract import STRATEGIES
 from closeflow.sync._progress import Phase, ProgressCallback, StreamProgress, SyncResult
 from closeflow.sync._reconcile import reconcile_model
@@ -91,24 +91,24 @@ async def sync(
         client, store, clock=clock, lookback=lookback, full=full, progress=progress, result=result
     )
     store.ensure_models(MODELS)
-    events_state = store.state(EVENTS_STREAM)
-    anchor_events(runner.run_for(EVENTS_STREAM, "leads", shown=False))
+    events_run = runner.run_for(EVENTS_STREAM, "leads", shown=False)
+    anchor_events(events_run)
+    pending = _note_gap(events_run, clock.now())
 
     failed_models = await _extract(runner, streams)
 
-    since = (events_state or {}).get("since")
-    gap = isinstance(since, str) and timestamp_of(since) < clock.now() - EVENT_RETENTION
-    to_reconcile = (
-        {s.model for s in streams if s.model not in REFERENCE_MODELS} if (reconcile or full) else set()
-    )
-    if gap:  # the log lost deletions of every model ever synced, selected or not
-        states = store.all_states()
-        to_reconcile |= {s.model for s in STREAMS if s.model not in REFERENCE_MODELS and s.name in states}
+    to_reconcile = set(pending)
+    if reconcile or full:
+        to_reconcile |= {s.model for s in streams if s.model not in REFERENCE_MODELS}
     for model in sorted(to_reconcile - failed_models):
         model_streams = [s for s in STREAMS if s.model == model]
         run = runner.run_for(f"reconcile.{model}", model)
         if await runner.guarded(run, "reconciling", reconcile_model(run, model_streams)):
             result.reconciled.append(model)
+            if model in pending:  # cleared only now: a failed run keeps the gap to repair
+                pending.discard(model)
+                state = store.state(EVENTS_STREAM) or {}
+                run.save_state(EVENTS_STREAM, {**state, PENDING: sorted(pending)})
 
     events_run = runner.run_for(EVENTS_STREAM, "leads")
     await runner.guarded(events_run, "events", events_stream(events_run))
@@ -116,6 +116,27 @@ async def sync(
     now = datetime.fromtimestamp(clock.now(), UTC)
     result.views_rebuilt = rebuild_views(store, now=now)
     return result
+
+
+def _note_gap(run: StreamRun, now: float) -> set[str]:
+    """The models whose deletions the event log lost, kept in its state until each reconciles.
+
+    A gap: the walk would start (position minus lookback) before the oldest event Close still
+    keeps. Then deletions of every model ever synced are lost, and so are edits of activities,
+    so the activity types' positions start over and they are read whole again."""
+    state = run.store.state(EVENTS_STREAM) or {}
+    pending = {str(model) for model in state.get(PENDING) or []}
+    since = state.get("since")
+    if not isinstance(since, str) or timestamp_of(since) - run.lookback >= now - EVENT_RETENTION:
+        return pending
+    states = run.store.all_states()
+    rewalk = [s for s in STREAMS if s.strategy == "created_paging" and s.name in states]
+    for stream in rewalk:
+        run.save_state(stream.name, {**states[stream.name], "position": None})
+    pending |= {s.model for s in STREAMS if s.model not in REFERENCE_MODELS and s.name in states}
+    # Kept with the old position: a run killed before it repairs anything finds the gap again.
+    run.save_state(EVENTS_STREAM, {**state, PENDING: sorted(pending)})
+    return pending
 
 
 async def _extract(runner: _Runner, streams: Sequence[Stream]) -> set[str]:

@@ -56,8 +56,9 @@ class StreamRequester:
         fields: list[str],
         since: str | datetime | None,
         page_size: int,
+        complete: bool = False,
     ) -> AsyncIterator[dict[str, Any]]:
-        return keyset(self, object_type, fields=fields, since=since, page_size=page_size)
+        return keyset(self, object_type, fields=fields, since=since, page_size=page_size, complete=complete)
 
     def events(self, params: Params) -> AsyncIterator[dict[str, Any]]:
         return event_cursor(self, params)

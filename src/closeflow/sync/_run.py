@@ -88,3 +88,7 @@ class StreamRun:
                 progress.removed += 1
         self.requester.report()
         return changes
+
+    def save_state(self, stream: str, state: Mapping[str, Any]) -> None:
+        """Bookkeeping of no model (the event log's position, the gap's pending reconciliations)."""
+        self.store.save_state(stream, state, now=datetime.fromtimestamp(self.clock.now(), UTC))

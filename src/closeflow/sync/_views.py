@@ -111,5 +111,5 @@ def rebuild_views(store: Store, *, now: datetime, force: bool = False) -> list[s
         return []
     for view, (model, columns) in plans.items():
         store.rebuild_view(model, view, columns)
-    store.commit_page(VIEWS_STREAM, "custom_fields", state={"fingerprint": fingerprint}, now=now)
+    store.save_state(VIEWS_STREAM, {"fingerprint": fingerprint}, now=now)
     return list(plans)

@@ -244,7 +244,8 @@ class SqlStore(ABC):
                     f"(rolled back, nothing written): {exc}"
                 ) from exc
             # Remembered only once committed: a rolled-back first page must not hide the mapping.
-            self._streams_seen.add((model, stream))
+            if state_text is not None:
+                self._streams_seen.add((model, stream))
             return changes
 
     def _commit(
@@ -277,8 +278,18 @@ class SqlStore(ABC):
         if rows:
             self._insert_changes(rows)
         self._write_state(stream, state_text, at)
-        self._note_sync(model, stream, at)
+        self._note_sync(model, stream if state_text is not None else None, at)
         return changes
+
+    def save_state(self, stream: str, state: Mapping[str, Any], *, now: datetime) -> None:
+        if not isinstance(stream, str) or not stream:
+            raise StoreError("save_state needs a stream name (the key of its sync state)")
+        try:
+            state_text = canonical_json(dict(state))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"stream {stream!r}: its state is not plain JSON ({exc})") from exc
+        with self._lock, self._transaction():
+            self._write_state(stream, state_text, utc_text(now))
 
     def _max_seq(self) -> int:
         return int(self._rows("SELECT COALESCE(MAX(seq), 0) FROM change_log")[0][0])
@@ -305,9 +316,11 @@ class SqlStore(ABC):
             (stream, state_text, at),
         )
 
-    def _note_sync(self, model: str, stream: str, at: str) -> None:
+    def _note_sync(self, model: str, stream: str | None, at: str) -> None:
         self._rows("UPDATE store_models SET last_sync = ? WHERE model = ?", (at, model))
-        if (model, stream) not in self._streams_seen:
+        # Only a stream whose state is this model's position is listed as the model's cursor; one
+        # that just drops records in (the event log's removals) is not.
+        if stream is not None and (model, stream) not in self._streams_seen:
             self._rows(
                 "INSERT INTO model_streams (model, stream) VALUES (?, ?) "
                 "ON CONFLICT (model, stream) DO NOTHING",
@@ -343,6 +356,15 @@ class SqlStore(ABC):
             if len(batch) < _ID_BATCH:
                 return
             last = batch[-1][0]
+
+    def recent_ids(self, model: str, since: datetime) -> set[str]:
+        self._spec(model)
+        with self._lock:
+            rows = self._rows(
+                f"SELECT id FROM {quote(model)} WHERE deleted_at IS NULL AND last_seen >= ?",
+                (utc_text(since),),
+            )
+        return {record_id for (record_id,) in rows}
 
     def get(self, model: str, record_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
         self._spec(model)
