@@ -3,28 +3,40 @@
 Starts the emulator on a free loopback port with a seeded organization, then runs real
 `closeflow` commands against it exactly as a user would against Close: check the connection,
 search, sync every data model into `demo.db`, upsert leads from a CSV (dry run first, then for
-real, then again to show nothing is written twice), sync again and read the change log.
+real, then again to show nothing is written twice), sync again and read the change log. Then the
+plays: it changes some leads in the emulator (qualifies some, moves others, deletes one), runs
+`closeflow run` once with the example plays of `examples/plays/` (sync → changes → plays), and
+shows the runs, one run node by node, and what the local webhook receiver got.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import json
 import os
 import shlex
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx2
 
+from closeflow.close import ApiKey, CloseClient
+from closeflow.plays import open_run_ledger
 from closeflow.sync import open_store
 
 API_KEY = "api_demo_key"
 LEADS = 1000
 DB = "demo.db"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plays"
+EXAMPLE_WEBHOOK = "http://127.0.0.1:8799"  # the receiver address the example plays name
 NEW_LEADS = [
     {"company": "Dunder Mifflin", "website": "https://dundermifflin.example.com", "industry": "Paper"},
     {"company": "Vance Refrigeration", "website": "https://vance.example.com", "industry": "HVAC"},
@@ -80,11 +92,17 @@ def main() -> None:
     try:
         _wait_ready(base_url)
         with tempfile.TemporaryDirectory() as folder:
+            # CLOSEFLOW_SEARCH_LAG=0: the emulator's search never trails its writes (Close's does).
             env = {**os.environ, "CLOSE_BASE_URL": base_url, "CLOSE_API_KEY": API_KEY,
-                   "CLOSEFLOW_CONFIG_DIR": folder, "COLUMNS": "100"}  # fmt: skip
+                   "CLOSEFLOW_SEARCH_LAG": "0", "CLOSEFLOW_CONFIG_DIR": folder, "COLUMNS": "100"}  # fmt: skip
             _run_steps(env, _write_input(Path(folder)), Path(folder) / "ledger.db")
+            _play_steps(env, base_url, Path(folder))
         print(
             f'\nExplore the synced data: .venv/bin/closeflow sql --db {DB} "select * from leads_view limit 5"'  # noqa: S608
+        )
+        print(
+            f"Explore the run history: .venv/bin/closeflow runs list --db {DB}; closeflow runs show <run id> "
+            f"--db {DB}; or SQL over the play_runs and play_run_nodes tables of {DB}"
         )
         print(
             "The emulator speaks Close's API: point any Close client at it with "
@@ -116,6 +134,96 @@ def _run_steps(env: dict[str, str], csv_path: Path, ledger: Path) -> None:
     _step("SQL over the synced leads, custom fields by name",
           ["sql", "--db", DB, 'select display_name, "Industry" from leads_view where "Industry" in '
            "('Paper', 'HVAC', 'Printers') order by display_name"], env)  # fmt: skip
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """The demo's webhook endpoint: prints and keeps every JSON body posted to it."""
+
+    received: ClassVar[list[tuple[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        payload = json.loads(body or b"null")
+        self.received.append((self.path, payload))
+        print(f"  [receiver] {self.path} {json.dumps(payload, ensure_ascii=False)}", flush=True)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def _receiver() -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+async def _change_leads(base_url: str) -> dict[str, list[str]]:
+    """What a sales team does between two syncs: qualify three leads, move two, delete one."""
+    async with CloseClient(ApiKey(API_KEY), base_url=base_url) as client:
+        statuses = {s["label"]: s["id"] for s in (await client.get("/status/lead/"))["data"]}
+        page = await client.get("/lead/", params={"_limit": 100, "_fields": "id,display_name,status_label"})
+        potential = [lead for lead in page["data"] if lead["status_label"] == "Potential"]
+        done: dict[str, list[str]] = {"qualified": [], "bad fit": [], "deleted": []}
+        for lead, label, key in [*((lead, "Qualified", "qualified") for lead in potential[:3]),
+                                 *((lead, "Bad Fit", "bad fit") for lead in potential[3:5])]:  # fmt: skip
+            await client.put(f"/lead/{lead['id']}/", json={"status_id": statuses[label]})
+            done[key].append(lead["display_name"])
+        await client.delete(f"/lead/{potential[5]['id']}/")
+        done["deleted"].append(potential[5]["display_name"])
+        return done
+
+
+def _play_steps(env: dict[str, str], base_url: str, folder: Path) -> None:
+    server, receiver_url = _receiver()
+    plays = folder / "plays"
+    plays.mkdir()
+    for example in sorted(EXAMPLES.glob("*.yaml")):
+        text = example.read_text(encoding="utf-8").replace(EXAMPLE_WEBHOOK, receiver_url)
+        (plays / example.name).write_text(text, encoding="utf-8")
+    try:
+        _step("The example plays (examples/plays/)", ["plays", "list", "--plays", str(plays)], env)
+        _step("…and the tool they call", ["tools", "list", "--plays", str(plays)], env)
+        print("\n\033[1m── Meanwhile, in Close: leads change\033[0m", flush=True)
+        for what, names in asyncio.run(_change_leads(base_url)).items():
+            print(f"  {what}: {', '.join(names)}")
+        store = open_store(DB)
+        before_run = store.last_seq()
+        store.close()
+        _step("Run the plays once: sync → new changes → triggers → runs (--every 5m keeps going)",
+              ["run", "--plays", str(plays), "--db", DB], env)  # fmt: skip
+        _step("Run history", ["runs", "list", "--db", DB], env)
+        ledger = open_run_ledger(DB)
+        qualified = ledger.runs(play="qualified-follow-up", limit=1)
+        by_status: dict[str, int] = {}
+        for run in ledger.runs(limit=10_000):
+            by_status[run.status] = by_status.get(run.status, 0) + 1
+        ledger.close()
+        if qualified:
+            _step("One run, node by node", ["runs", "show", qualified[0].id, "--db", DB], env)
+        _summary(before_run, by_status, _Receiver.received)
+    finally:
+        server.shutdown()
+
+
+def _summary(before_run: int, by_status: dict[str, int], received: list[tuple[str, Any]]) -> None:
+    store = open_store(DB)
+    try:
+        models = {info.name: info.rows for info in store.models() if info.rows}
+        changes = store.changes(before_run)
+    finally:
+        store.close()
+    kinds: dict[str, int] = {}
+    for change in changes:
+        key = f"{change.model} {change.kind}"
+        kinds[key] = kinds.get(key, 0) + 1
+    print("\n\033[1m── Summary\033[0m")
+    print("  records in demo.db: " + ", ".join(f"{name} {rows}" for name, rows in models.items()))
+    print("  changes picked up by the last run: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    print("  runs by status: " + ", ".join(f"{k} {n}" for k, n in sorted(by_status.items())))
+    print(f"  webhook receiver got {len(received)} request(s): "
+          + ", ".join(sorted({path for path, _ in received})))  # fmt: skip
 
 
 if __name__ == "__main__":

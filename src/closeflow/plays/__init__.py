@@ -1,0 +1,64 @@
+"""Plays and tools: change-triggered workflows over Close data, with retries, run history and replay.
+
+```python
+from closeflow.plays import load_folder, open_run_ledger, run_cycle
+from closeflow.actions import SqliteLedger
+from closeflow.sync import open_store
+
+catalog = load_folder("plays")                      # every play and tool file, checked
+store, ledger = open_store("closeflow.db"), open_run_ledger("closeflow.db")
+report = await run_cycle(catalog, store=store, client=client, ledger=ledger,
+                         write_ledger=SqliteLedger("closeflow.db"), clock=client.clock)
+print(report.by_status())                            # {"succeeded": 12, "filtered": 3}
+```
+"""
+
+from closeflow.plays._engine import retry_from, run_to_end
+from closeflow.plays._expressions import Evaluator, ExpressionError
+from closeflow.plays._ledger import (
+    NodeRecord,
+    PostgresRunLedger,
+    RunLedger,
+    RunRecord,
+    SqliteRunLedger,
+    open_run_ledger,
+)
+from closeflow.plays._runner import CycleReport, PlayCycle, run_context, run_cycle, run_forever
+from closeflow.plays._schedule import Cron, is_due, parse_cron, parse_duration
+from closeflow.plays._segment import segment_matches, trigger_matches
+from closeflow.plays._spec import Catalog, Play, Tool, load_folder, load_play_file
+from closeflow.plays._tools import ToolInputError, ToolOutputError, run_tool
+from closeflow.plays._yaml import PlayFileError
+
+__all__ = [
+    "Catalog",
+    "Cron",
+    "CycleReport",
+    "Evaluator",
+    "ExpressionError",
+    "NodeRecord",
+    "Play",
+    "PlayCycle",
+    "PlayFileError",
+    "PostgresRunLedger",
+    "RunLedger",
+    "RunRecord",
+    "SqliteRunLedger",
+    "Tool",
+    "ToolInputError",
+    "ToolOutputError",
+    "is_due",
+    "load_folder",
+    "load_play_file",
+    "open_run_ledger",
+    "parse_cron",
+    "parse_duration",
+    "retry_from",
+    "run_context",
+    "run_cycle",
+    "run_forever",
+    "run_to_end",
+    "run_tool",
+    "segment_matches",
+    "trigger_matches",
+]

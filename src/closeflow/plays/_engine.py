@@ -1,0 +1,294 @@
+"""The engine: interpreter → executor → ledger, until a run finishes or waits.
+
+The interpreter decides the next step from the recorded history; the engine does it (an executor
+for I/O nodes, the interpreter's own evaluation for control nodes), records the attempt, and asks
+again. Every attempt is committed before the next decision, so a runner killed anywhere resumes a
+run at the first node without a recorded outcome — and since action nodes write through the
+actions' write ledger under ``{run_id}:{node_id}``, even a node killed mid-create does not create
+twice on resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from closeflow._clock import Clock
+from closeflow.actions import Ledger
+from closeflow.close import CloseClient, ConfigError
+from closeflow.plays._interpreter import (
+    COMPLETED,
+    Execute,
+    Finish,
+    HistoryError,
+    NodeOutcome,
+    Wait,
+    evaluate_control,
+    next_step,
+    node_context,
+)
+from closeflow.plays._ledger import NodeRecord, RunLedger, RunRecord
+from closeflow.plays._nodes import NodeExecutor
+from closeflow.plays._tools import ToolInputError, check_inputs, evaluate_outputs
+
+# A delay longer than this leaves the run ``waiting`` for the runner to pick up after ``wake_at``
+# rather than holding a task (and the runner's cycle) for minutes.
+MAX_INLINE_WAIT = 60.0
+_CONTROL = frozenset({"branch", "switch", "filter", "set", "end"})
+
+
+def definition_of(catalog: Any, name: str) -> Any:
+    """The play or tool a run belongs to (names are unique across a plays folder)."""
+    found = catalog.plays.get(name) or catalog.tools.get(name)
+    if found is None:
+        raise ConfigError(
+            f"the run belongs to {name!r}, which is no longer in the plays folder; restore the file or "
+            "leave the run be"
+        )
+    return found
+
+
+class _Run:
+    """One run being driven: its definition, history and collaborators."""
+
+    def __init__(self, run: RunRecord, catalog: Any, **deps: Any) -> None:
+        self.record = run
+        self.catalog = catalog
+        self.definition = definition_of(catalog, run.play)
+        self.graph = self.definition.graph
+        self.history: list[NodeRecord] = list(run.nodes)
+        self.ledger: RunLedger = deps["ledger"]
+        self.clock: Clock = deps["clock"]
+        self.deps = deps
+        self.executor = NodeExecutor(
+            deps["client"], deps["write_ledger"], deps["evaluator"], deps["http"], deps["dry_run"]
+        )
+
+    def context(self) -> dict[str, Any]:
+        return node_context(
+            self.graph,
+            self.record.context,
+            getattr(self.definition, "vars", {}) or {},
+            self.history,
+            {"id": self.record.id, "play": self.record.play},
+        )
+
+    def record_attempt(self, node_id: str, attempt: int, outcome: NodeOutcome, started: float) -> None:
+        record = NodeRecord(
+            node_id=node_id,
+            attempt=attempt,
+            status="succeeded" if outcome.status == "succeeded" else "failed",
+            input=outcome.input,
+            output=outcome.output,
+            error=outcome.error,
+            error_class=outcome.error_class,
+            retryable=outcome.retryable,
+            started_at=started,
+            finished_at=self.clock.now(),
+        )
+        self.ledger.record_node(self.record.id, record)
+        self.history.append(record)
+
+    async def execute(self, step: Execute) -> NodeOutcome:
+        node, context = step.node, self.context()
+        if node.type in _CONTROL:
+            return evaluate_control(node, context, self.deps["evaluator"])
+        if node.type == "action":
+            return await self.executor.action(node, context, self.record.id)
+        if node.type == "http":
+            return await self.executor.request(node, context, self.record.id)
+        if node.type == "tool":
+            return await self.call_tool(node, context, step.attempt)
+        return NodeOutcome(
+            "failed", error=f"unknown node type {node.type!r}", error_class="ConfigError", retryable=False
+        )
+
+    async def call_tool(self, node: Any, context: dict[str, Any], attempt: int) -> NodeOutcome:
+        tool = self.catalog.tools.get(node.tool)
+        if tool is None:
+            return NodeOutcome(
+                "failed", error=f"no tool named {node.tool!r}", error_class="ConfigError", retryable=False
+            )
+        try:
+            inputs = check_inputs(tool, self.deps["evaluator"].evaluate(node.input, context))
+        except ConfigError as exc:
+            name = "ToolInputError" if isinstance(exc, ToolInputError) else type(exc).__name__
+            return NodeOutcome("failed", error=str(exc), error_class=name, retryable=False)
+        # A stable child id per attempt: a resumed parent finishes the same tool run instead of
+        # starting a second one (whose creates would be new writes).
+        child_id = f"{self.record.id}.{node.id}.{attempt}"
+        if self.ledger.run(child_id) is None:
+            self.ledger.create_run(
+                play=tool.name,
+                source="tool",
+                record_id=self.record.record_id,
+                change_seq=self.record.change_seq,
+                trigger=None,
+                context={"input": inputs, "parent": {"run_id": self.record.id, "node_id": node.id}},
+                run_id=child_id,
+            )
+        deps = {**self.deps, "max_inline_wait": float("inf")}
+        child = await _drive(child_id, self.catalog, deps, None)
+        if child.status == "succeeded":
+            return NodeOutcome(
+                "succeeded", input=inputs, output={"run_id": child_id, "outputs": child.output or {}}
+            )
+        return NodeOutcome(
+            "failed",
+            input=inputs,
+            output={"run_id": child_id},
+            error=f"tool {tool.name!r} (run {child_id}) {child.status}: {child.error}",
+            error_class="ToolFailed",
+        )
+
+    def finish(self, step: Finish) -> RunRecord:
+        status, error = step.status, step.error
+        if status == "succeeded" and getattr(self.definition, "kind", "") == "tool":
+            try:
+                self.ledger.set_output(
+                    self.record.id, evaluate_outputs(self.definition, self.context(), self.deps["evaluator"])
+                )
+            except ConfigError as exc:
+                status, error = "failed", str(exc)
+        self.ledger.set_status(self.record.id, status, error=error)  # type: ignore[arg-type]
+        return self._reload()
+
+    def _reload(self) -> RunRecord:
+        run = self.ledger.run(self.record.id)
+        assert run is not None
+        return run
+
+    async def wait(self, step: Wait) -> bool:
+        """Sleep through a delay node if it is short; False when the run is left waiting."""
+        now = self.clock.now()
+        if self.deps["dry_run"]:
+            self.record_attempt(
+                step.node.id, 1, NodeOutcome("succeeded", output={"planned_delay": step.node.seconds}), now
+            )
+            return True
+        if self.record.wake_at is None:
+            self.ledger.set_status(self.record.id, "waiting", wake_at=step.wake_at)
+        remaining = step.wake_at - now
+        if remaining > self.deps["max_inline_wait"]:
+            return False
+        if remaining > 0:
+            await self.clock.sleep(remaining)
+        outcome = NodeOutcome(
+            "succeeded", input={"seconds": step.node.seconds}, output={"woke_at": step.wake_at}
+        )
+        self.record_attempt(step.node.id, 1, outcome, now)
+        self.ledger.set_status(self.record.id, "running")
+        return True
+
+    async def drive(self, from_node: str | None) -> RunRecord:
+        if self.record.finished:
+            return self.record
+        if self.record.status != "waiting":
+            self.ledger.set_status(self.record.id, "running")
+        wake_at = self.record.wake_at
+        # A run started at --from-node keeps starting there when resumed: its history begins there.
+        start = from_node or (self.history[0].node_id if self.history else None)
+        while True:
+            try:
+                step = next_step(self.graph, self.history, now=self.clock.now(), wake_at=wake_at, start=start)
+            except HistoryError as exc:
+                return self.finish(Finish("failed", str(exc)))
+            if isinstance(step, Finish):
+                return self.finish(step)
+            if isinstance(step, Wait):
+                self.record = RunRecord(**{**self.record.__dict__, "wake_at": wake_at})
+                if not await self.wait(step):
+                    return self._reload()
+                wake_at = None
+                self.record = RunRecord(**{**self.record.__dict__, "wake_at": None})
+                continue
+            delay = step.not_before - self.clock.now()
+            if delay > 0:
+                await self.clock.sleep(delay)
+            started = self.clock.now()
+            outcome = await self.execute(step)
+            self.record_attempt(step.node.id, step.attempt, outcome, started)
+
+
+async def _drive(run_id: str, catalog: Any, deps: dict[str, Any], from_node: str | None) -> RunRecord:
+    run = deps["ledger"].run(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id!r} in the run ledger; `closeflow runs list` shows the runs")
+    return await _Run(run, catalog, **deps).drive(from_node)
+
+
+async def run_to_end(
+    run_id: str,
+    catalog: Any,
+    *,
+    ledger: RunLedger,
+    client: CloseClient | None,
+    write_ledger: Ledger | None,
+    clock: Clock,
+    dry_run: bool = False,
+    http: httpx2.AsyncClient | None = None,
+    from_node: str | None = None,
+    evaluator: Any = None,
+    max_inline_wait: float = MAX_INLINE_WAIT,
+) -> RunRecord:
+    """Drive run ``run_id`` until it finishes or waits on a long delay; resumes from its history.
+
+    ``dry_run``: action nodes plan (nothing written), HTTP nodes report the request they would send,
+    delays do not wait. ``from_node`` starts a fresh run at that node instead of the graph's start.
+    """
+    if evaluator is None:
+        from closeflow.plays._expressions import Evaluator
+
+        evaluator = Evaluator()
+    deps = {
+        "ledger": ledger,
+        "client": client,
+        "write_ledger": write_ledger,
+        "clock": clock,
+        "dry_run": dry_run,
+        "http": http,
+        "evaluator": evaluator,
+        "max_inline_wait": max_inline_wait,
+    }
+    return await _drive(run_id, catalog, deps, from_node)
+
+
+def retry_from(ledger: RunLedger, run_id: str, *, from_failed_node: bool) -> str:
+    """A new run of a finished run's play on the same record and trigger (``retry_of`` in its context).
+
+    ``from_failed_node``: the nodes that completed before the failing one are carried over as
+    ``skipped`` records with their outputs, so only the failed node and what follows it run again.
+    Otherwise the whole graph runs again (action nodes write under the new run's id). Run it with
+    ``run_to_end``.
+    """
+    old = ledger.run(run_id)
+    if old is None:
+        raise ConfigError(f"no run {run_id!r} in the run ledger; `closeflow runs list` shows the runs")
+    if not old.finished:
+        raise ConfigError(f"run {run_id} is {old.status}; only finished runs can be retried")
+    reused: list[NodeRecord] = []
+    if from_failed_node:
+        failures = [i for i, n in enumerate(old.nodes) if n.status == "failed"]
+        if not failures:
+            raise ConfigError(
+                f"run {run_id} has no failed node to retry from; retry it without --from-failed-node"
+            )
+        first_of_last = failures[-1]
+        failed_id = old.nodes[first_of_last].node_id
+        while first_of_last > 0 and old.nodes[first_of_last - 1].node_id == failed_id:
+            first_of_last -= 1  # earlier attempts of the same node
+        reused = [
+            NodeRecord(**{**n.__dict__, "status": "skipped"})
+            for n in old.nodes[:first_of_last]
+            if n.status in COMPLETED
+        ]
+    return ledger.create_run(
+        play=old.play,
+        source=old.source,  # type: ignore[arg-type]
+        record_id=old.record_id,
+        change_seq=old.change_seq,
+        trigger=old.trigger,
+        context={**old.context, "retry_of": run_id},
+        nodes=reused,
+    )

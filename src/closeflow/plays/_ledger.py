@@ -1,0 +1,487 @@
+"""The run ledger: every play and tool run, its status, and each node attempt's input, output and error.
+
+It lives in the same database as the sync store, in tables of its own (``play_runs``,
+``play_run_nodes``, ``play_enrolments``, ``play_cursors``), so a runner needs one connection string.
+Every status change and node record commits in its own transaction: a runner killed at any moment
+leaves a history the interpreter can resume from. Enrolment uniqueness is a primary key, not a
+check-then-insert, so two runners racing on one change enrol the record once.
+
+The SQL is the subset SQLite and Postgres share (``?`` placeholders are rewritten for psycopg).
+"""
+
+# Table names are constants and identifiers pass through quote(); values are always parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from closeflow._clock import Clock, SystemClock
+from closeflow.sync.store import StoreError
+from closeflow.sync.store._names import quote
+
+RunStatus = Literal["pending", "running", "waiting", "succeeded", "failed", "filtered"]
+RunSource = Literal["play", "tool", "cli", "mcp"]
+NodeStatus = Literal["succeeded", "failed", "skipped"]
+UNFINISHED = ("pending", "running", "waiting")
+FINISHED = ("succeeded", "failed", "filtered")
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One attempt of one node. ``skipped`` marks an output reused from an earlier run (replay)."""
+
+    node_id: str
+    attempt: int
+    status: NodeStatus
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    retryable: bool = True
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    play: str
+    source: str
+    status: str
+    record_id: str | None
+    change_seq: int | None
+    trigger: dict[str, Any] | None
+    context: dict[str, Any]
+    error: str | None
+    created_at: float
+    updated_at: float
+    wake_at: float | None = None
+    output: dict[str, Any] | None = None
+    nodes: list[NodeRecord] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view for ``closeflow runs show``."""
+        out = {k: v for k, v in self.__dict__.items() if k != "nodes"}
+        out["nodes"] = [dict(n.__dict__) for n in self.nodes]
+        return out
+
+
+class RunLedger(Protocol):
+    def create_run(
+        self,
+        *,
+        play: str,
+        source: RunSource,
+        record_id: str | None,
+        change_seq: int | None,
+        trigger: dict[str, Any] | None,
+        context: dict[str, Any],
+        run_id: str | None = None,
+        nodes: Sequence[NodeRecord] = (),
+    ) -> str: ...
+    def enrol(self, play: str, record_id: str, change_seq: int, mode: str) -> bool: ...
+    def enrol_run(
+        self,
+        *,
+        play: str,
+        record_id: str,
+        change_seq: int,
+        mode: str,
+        trigger: dict[str, Any] | None,
+        context: dict[str, Any],
+    ) -> str | None: ...
+    def runs(
+        self,
+        *,
+        play: str | None = None,
+        status: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]: ...
+    def run(self, run_id: str) -> RunRecord | None: ...
+    def record_node(self, run_id: str, node: NodeRecord) -> None: ...
+    def set_status(
+        self, run_id: str, status: RunStatus, *, error: str | None = None, wake_at: float | None = None
+    ) -> None: ...
+    def set_output(self, run_id: str, output: dict[str, Any]) -> None: ...
+    def unfinished(self) -> list[RunRecord]: ...
+    def cursor(self, play: str) -> int: ...
+    def set_cursor(self, play: str, seq: int) -> None: ...
+    def close(self) -> None: ...
+
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS play_runs (
+        id TEXT PRIMARY KEY, play TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,
+        record_id TEXT, change_seq BIGINT, trigger_json TEXT, context_json TEXT NOT NULL,
+        output_json TEXT, error TEXT, wake_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS play_runs_by_status ON play_runs (status, play)",
+    """CREATE TABLE IF NOT EXISTS play_run_nodes (
+        run_id TEXT NOT NULL, position INTEGER NOT NULL, node_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+        status TEXT NOT NULL, input_json TEXT, output_json TEXT, error TEXT, error_class TEXT,
+        retryable INTEGER NOT NULL, started_at DOUBLE PRECISION NOT NULL,
+        finished_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, position))""",
+    """CREATE TABLE IF NOT EXISTS play_enrolments (
+        play TEXT NOT NULL, enrol_key TEXT NOT NULL, record_id TEXT NOT NULL, change_seq BIGINT NOT NULL,
+        mode TEXT NOT NULL, run_id TEXT, created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (play, enrol_key))""",
+    "CREATE TABLE IF NOT EXISTS play_cursors (play TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+]
+_RUN_COLUMNS = (
+    "id, play, source, status, record_id, change_seq, trigger_json, context_json, output_json, error, "
+    "wake_at, created_at, updated_at"
+)
+_NODE_COLUMNS = (
+    "node_id, attempt, status, input_json, output_json, error, error_class, retryable, "
+    "started_at, finished_at"
+)
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _load(text: Any) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def new_run_id() -> str:
+    return f"run_{uuid.uuid4().hex[:20]}"
+
+
+class SqlRunLedger:
+    """The ledger's logic over a DB-API connection; backends supply the connection and transactions."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+
+    # -- backend hooks ------------------------------------------------------------------------
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _create_schema(self) -> None:
+        with self._transaction():
+            for statement in _SCHEMA:
+                self._rows(statement)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def _insert_run(
+        self,
+        run_id: str,
+        play: str,
+        source: str,
+        record_id: str | None,
+        change_seq: int | None,
+        trigger: dict[str, Any] | None,
+        context: dict[str, Any],
+    ) -> None:
+        now = self.clock.now()
+        self._rows(
+            f"INSERT INTO play_runs ({_RUN_COLUMNS}) "
+            "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+            (run_id, play, source, record_id, change_seq, _dump(trigger), _dump(context), now, now),
+        )
+
+    def create_run(
+        self,
+        *,
+        play: str,
+        source: RunSource,
+        record_id: str | None,
+        change_seq: int | None,
+        trigger: dict[str, Any] | None,
+        context: dict[str, Any],
+        run_id: str | None = None,
+        nodes: Sequence[NodeRecord] = (),
+    ) -> str:
+        """A new ``pending`` run; ``run_id`` may be given when the caller needs a stable id (tool calls);
+        ``nodes`` are outputs reused from an earlier run (replay), written in the same transaction."""
+        run_id = run_id or new_run_id()
+        with self._transaction():
+            self._insert_run(run_id, play, source, record_id, change_seq, trigger, context)
+            for node in nodes:
+                self._insert_node(run_id, node)
+        return run_id
+
+    @staticmethod
+    def _enrol_key(record_id: str, change_seq: int, mode: str) -> str:
+        if mode == "once":
+            return record_id
+        if mode == "every_change":
+            return f"{record_id}@{change_seq}"
+        raise StoreError(f"unknown enrolment mode {mode!r}: use 'once' or 'every_change'")
+
+    def _try_enrol(self, play: str, record_id: str, change_seq: int, mode: str, run_id: str | None) -> bool:
+        key = self._enrol_key(record_id, change_seq, mode)
+        taken = self._rows(
+            "INSERT INTO play_enrolments (play, enrol_key, record_id, change_seq, mode, run_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (play, enrol_key) DO NOTHING RETURNING play",
+            (play, key, record_id, change_seq, mode, run_id, self.clock.now()),
+        )
+        return bool(taken)
+
+    def enrol(self, play: str, record_id: str, change_seq: int, mode: str) -> bool:
+        """Enrol a record (``once``: per record, ever; ``every_change``: per change); False if it was."""
+        with self._transaction():
+            return self._try_enrol(play, record_id, change_seq, mode, None)
+
+    def enrol_run(
+        self,
+        *,
+        play: str,
+        record_id: str,
+        change_seq: int,
+        mode: str,
+        trigger: dict[str, Any] | None,
+        context: dict[str, Any],
+    ) -> str | None:
+        """Enrol and create the run in one transaction (a crash cannot leave an enrolment without a
+        run); None when the record was already enrolled."""
+        run_id = new_run_id()
+        with self._transaction():
+            if not self._try_enrol(play, record_id, change_seq, mode, run_id):
+                return None
+            self._insert_run(run_id, play, "play", record_id, change_seq, trigger, context)
+        return run_id
+
+    def _run_from_row(self, row: tuple[Any, ...], nodes: list[NodeRecord]) -> RunRecord:
+        (run_id, play, source, status, record_id, seq, trig, ctx, out, error, wake_at, created, updated) = row
+        return RunRecord(
+            id=run_id,
+            play=play,
+            source=source,
+            status=status,
+            record_id=record_id,
+            change_seq=None if seq is None else int(seq),
+            trigger=_load(trig),
+            context=_load(ctx),
+            error=error,
+            created_at=float(created),
+            updated_at=float(updated),
+            wake_at=None if wake_at is None else float(wake_at),
+            output=_load(out),
+            nodes=nodes,
+        )
+
+    def _nodes(self, run_id: str) -> list[NodeRecord]:
+        rows = self._rows(
+            f"SELECT {_NODE_COLUMNS} FROM play_run_nodes WHERE run_id = ? ORDER BY position", (run_id,)
+        )
+        return [
+            NodeRecord(
+                node_id=r[0],
+                attempt=int(r[1]),
+                status=r[2],
+                input=_load(r[3]),
+                output=_load(r[4]),
+                error=r[5],
+                error_class=r[6],
+                retryable=bool(r[7]),
+                started_at=float(r[8]),
+                finished_at=float(r[9]),
+            )
+            for r in rows
+        ]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        rows = self._rows(f"SELECT {_RUN_COLUMNS} FROM play_runs WHERE id = ?", (run_id,))
+        return self._run_from_row(rows[0], self._nodes(run_id)) if rows else None
+
+    def runs(
+        self,
+        *,
+        play: str | None = None,
+        status: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Newest first, with their node records."""
+        where, params = [], []
+        for column, value in (("play", play), ("status", status), ("source", source)):
+            if value is not None:
+                where.append(f"{quote(column)} = ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM play_runs {clause} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [self._run_from_row(row, self._nodes(row[0])) for row in rows]
+
+    def unfinished(self) -> list[RunRecord]:
+        """Runs a restarted runner must finish (pending, running, waiting), oldest first."""
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS} FROM play_runs WHERE status IN (?, ?, ?) ORDER BY created_at, id",
+            UNFINISHED,
+        )
+        return [self._run_from_row(row, self._nodes(row[0])) for row in rows]
+
+    def record_node(self, run_id: str, node: NodeRecord) -> None:
+        with self._transaction():
+            self._insert_node(run_id, node)
+            self._rows("UPDATE play_runs SET updated_at = ? WHERE id = ?", (self.clock.now(), run_id))
+
+    def _insert_node(self, run_id: str, node: NodeRecord) -> None:
+        position = self._rows("SELECT COUNT(*) FROM play_run_nodes WHERE run_id = ?", (run_id,))[0][0]
+        self._rows(
+            f"INSERT INTO play_run_nodes (run_id, position, {_NODE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                int(position),
+                node.node_id,
+                node.attempt,
+                node.status,
+                _dump(node.input),
+                _dump(node.output),
+                node.error,
+                node.error_class,
+                int(node.retryable),
+                node.started_at,
+                node.finished_at,
+            ),
+        )
+
+    def set_status(
+        self, run_id: str, status: RunStatus, *, error: str | None = None, wake_at: float | None = None
+    ) -> None:
+        with self._transaction():
+            self._rows(
+                "UPDATE play_runs SET status = ?, error = ?, wake_at = ?, updated_at = ? WHERE id = ?",
+                (status, error, wake_at, self.clock.now(), run_id),
+            )
+
+    def set_output(self, run_id: str, output: dict[str, Any]) -> None:
+        """A tool run's checked outputs."""
+        with self._transaction():
+            self._rows("UPDATE play_runs SET output_json = ? WHERE id = ?", (_dump(output), run_id))
+
+    # -- change-log position -------------------------------------------------------------------
+    def cursor(self, play: str) -> int:
+        rows = self._rows("SELECT seq FROM play_cursors WHERE play = ?", (play,))
+        return int(rows[0][0]) if rows else 0
+
+    def set_cursor(self, play: str, seq: int) -> None:
+        with self._transaction():
+            self._rows(
+                "INSERT INTO play_cursors (play, seq) VALUES (?, ?) "
+                "ON CONFLICT (play) DO UPDATE SET seq = excluded.seq",
+                (play, seq),
+            )
+
+
+class SqliteRunLedger(SqlRunLedger):
+    def __init__(self, path: str, *, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._depth = 0
+        self._create_schema()
+
+    def __repr__(self) -> str:
+        return f"SqliteRunLedger({self.path!r})"
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the write lock up front, so two runners serialise instead of failing
+        # to upgrade a read lock half-way through an enrolment.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresRunLedger(SqlRunLedger):
+    def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
+        import psycopg
+
+        from closeflow.sync.store._postgres import redact_url, split_schema
+
+        super().__init__(clock)
+        url, url_schema = split_schema(url)
+        self._shown = redact_url(url)
+        self.schema = schema if schema is not None else url_schema
+        try:
+            self._conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to Postgres at {self._shown}: {exc}; check the URL "
+                "(postgresql://user@host:port/database) and that the server is running"
+            ) from None
+        self._conn.prepare_threshold = None
+        if self.schema is not None:
+            with suppress(psycopg.errors.UniqueViolation):
+                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+            self._conn.execute(f"SET search_path TO {quote(self.schema)}")
+        with suppress(psycopg.errors.UniqueViolation):  # two runners creating the tables at once
+            self._create_schema()
+
+    def __repr__(self) -> str:
+        return f"PostgresRunLedger({self._shown!r}, schema={self.schema!r})"
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = (
+            self._conn.execute(sql.replace("?", "%s"), tuple(params)) if params else self._conn.execute(sql)
+        )
+        return cursor.fetchall() if cursor.description else []
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._conn.transaction():
+            yield
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_run_ledger(
+    target: str | None = None, *, schema: str | None = None, clock: Clock | None = None
+) -> SqlRunLedger:
+    """The run ledger in the database at ``target`` (same forms as ``closeflow.sync.open_store``:
+    a path, ``sqlite:///path``, ``:memory:``, or ``postgresql://…[?schema=NAME]``)."""
+    target = "closeflow.db" if target is None else target
+    if target.startswith(("postgresql://", "postgres://")):
+        return PostgresRunLedger(target, schema=schema, clock=clock)
+    if schema is not None:
+        raise StoreError("schema= applies to Postgres only; a SQLite run ledger is one file")
+    if target.startswith("sqlite://"):
+        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    elif "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported ledger URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
+        )
+    return SqliteRunLedger(target, clock=clock)

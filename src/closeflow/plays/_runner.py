@@ -1,0 +1,347 @@
+"""The local runner: sync → new change-log entries → triggers → enrolment → runs, once or forever.
+
+Why the order inside a cycle is what it is:
+
+1. Unfinished runs first. A runner killed mid-batch left runs ``pending``/``running``/``waiting``
+   in the run ledger; they finish from their last completed node before anything new is enrolled,
+   and their action nodes go through the write ledger, so a completed create is never repeated.
+2. Enrolment is guarded by the ledger's uniqueness (once: per record; every_change: per record and
+   change), so re-reading changes after a crash can never enrol a record twice. A play's cursor
+   moves only past changes whose runs already exist in the ledger: nothing is lost either.
+3. Runs execute concurrently up to ``concurrency``; the client's shared rate budget does the pacing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from closeflow._clock import Clock
+from closeflow.actions import Ledger
+from closeflow.close import CloseClient, ConfigError
+from closeflow.plays._engine import run_to_end
+from closeflow.plays._expressions import Evaluator
+from closeflow.plays._ledger import RunLedger, RunRecord
+from closeflow.plays._schedule import is_due
+from closeflow.plays._segment import change_context, named_custom_fields, trigger_matches
+from closeflow.plays._spec import Catalog, Play
+from closeflow.sync import Change, Store, StoreError, SyncResult, planned_views, sync
+
+CHANGE_PAGE = 1000  # change-log rows read at a time, so a first run over a big log stays small in memory
+SCHEDULE_KEY = "schedule:{play}"  # the ledger cursor that remembers when a scheduled play last ran
+FINISHED = ("succeeded", "failed", "filtered")
+
+
+@dataclass
+class PlayCycle:
+    """What one cycle did for one play (the CLI's live display shows one row of these)."""
+
+    play: str
+    due: bool = True
+    changes: int = 0  # change-log entries of the trigger's model read
+    matched: int = 0  # of which the trigger matched
+    enrolled: int = 0  # runs created
+    already_enrolled: int = 0  # matched, but the enrolment mode had already run this record/change
+    statuses: dict[str, int] = field(default_factory=dict)  # finished runs by status
+    error: str | None = None
+
+    def count(self, status: str) -> int:
+        return self.statuses.get(status, 0)
+
+
+@dataclass
+class CycleReport:
+    """One cycle: the sync (if any), runs resumed from a previous process, and each play's counts."""
+
+    sync: SyncResult | None = None
+    resumed: int = 0
+    plays: dict[str, PlayCycle] = field(default_factory=dict)
+    runs: list[RunRecord] = field(default_factory=list)  # every run this cycle finished or left waiting
+
+    def by_status(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for run in self.runs:
+            totals[run.status] = totals.get(run.status, 0) + 1
+        return totals
+
+
+Progress = Callable[[CycleReport], None]
+
+
+@dataclass
+class _Cycle:
+    """The shared pieces of one cycle, so helpers take one argument instead of nine."""
+
+    catalog: Catalog
+    store: Store
+    client: CloseClient | None
+    ledger: RunLedger
+    write_ledger: Ledger
+    clock: Clock
+    report: CycleReport
+    progress: Progress | None
+    semaphore: asyncio.Semaphore
+    http: httpx2.AsyncClient | None
+    dry_run: bool = False
+    evaluator: Evaluator = field(default_factory=Evaluator)
+
+    def tick(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)
+
+    async def execute(self, run_id: str, counts: PlayCycle | None) -> RunRecord:
+        async with self.semaphore:
+            record = await run_to_end(
+                run_id,
+                self.catalog,
+                ledger=self.ledger,
+                client=self.client,
+                write_ledger=self.write_ledger,
+                clock=self.clock,
+                dry_run=self.dry_run,
+                http=self.http,
+            )
+        self.report.runs.append(record)
+        if counts is not None:
+            counts.statuses[record.status] = counts.statuses.get(record.status, 0) + 1
+        self.tick()
+        return record
+
+
+async def run_cycle(
+    catalog: Catalog,
+    *,
+    store: Store,
+    client: CloseClient | None,
+    ledger: RunLedger,
+    write_ledger: Ledger,
+    clock: Clock,
+    sync_first: bool = True,
+    plays: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    concurrency: int = 8,
+    http: httpx2.AsyncClient | None = None,
+    ignore_schedule: bool = False,
+    limit: int | None = None,
+    dry_run: bool = False,
+) -> CycleReport:
+    """One runner cycle: optionally sync, resume unfinished runs, then enrol and run each due play.
+
+    ``plays`` restricts the cycle to those names (``closeflow plays run NAME``); with
+    ``ignore_schedule`` they run even when not due (manual plays included); ``limit`` caps the
+    records enrolled per play (below the play's own ``max_records_per_run``); ``dry_run`` runs
+    action nodes as plans and sends no HTTP node (give it a throwaway ledger: the runs it records
+    are enrolments, and the play's cursor moves)."""
+    unknown = sorted(set(plays or ()) - set(catalog.plays))
+    if unknown:
+        raise ConfigError(
+            f"unknown play(s) {', '.join(unknown)}; the folder has: {', '.join(sorted(catalog.plays))}"
+        )
+    cycle = _Cycle(
+        catalog,
+        store,
+        client,
+        ledger,
+        write_ledger,
+        clock,
+        CycleReport(),
+        progress,
+        asyncio.Semaphore(max(1, concurrency)),
+        http,
+        dry_run,
+    )
+    if sync_first:
+        if client is None:
+            raise ConfigError("run_cycle(sync_first=True) needs a Close client to sync with")
+        cycle.report.sync = await sync(client, store, clock=clock)
+        cycle.tick()
+    await _resume(cycle, plays)
+    selected = [catalog.plays[name] for name in plays] if plays is not None else list(catalog.plays.values())
+    custom = _custom_names(store)
+    for play in selected:
+        counts = cycle.report.plays.setdefault(play.name, PlayCycle(play.name))
+        key = SCHEDULE_KEY.format(play=play.name)
+        last = ledger.cursor(key)
+        counts.due = ignore_schedule or is_due(
+            play.schedule.kind,
+            now=clock.now(),
+            last_run=float(last) if last else None,
+            every_seconds=play.schedule.every_seconds,
+            cron=play.schedule.cron,
+        )
+        if not counts.due:
+            continue
+        try:
+            await _run_play(cycle, play, counts, custom.get(play.trigger.model, {}), limit)
+        except ConfigError as exc:  # a bad expression stops this play, not the others
+            counts.error = str(exc)
+        ledger.set_cursor(key, int(clock.now()))
+        cycle.tick()
+    return cycle.report
+
+
+async def run_forever(
+    catalog: Catalog,
+    *,
+    every: float,
+    store: Store,
+    client: CloseClient | None,
+    ledger: RunLedger,
+    write_ledger: Ledger,
+    clock: Clock,
+    stop: asyncio.Event | None = None,
+    cycles: int | None = None,
+    on_cycle: Callable[[CycleReport], None] | None = None,
+    **options: Any,
+) -> list[CycleReport]:
+    """Run cycles ``every`` seconds until ``stop`` is set (or ``cycles`` cycles ran); returns the
+    reports of the cycles run. A cycle that takes longer than ``every`` is followed at once."""
+    if every <= 0:
+        raise ConfigError(f"--every must be a positive duration, got {every} seconds")
+    reports: list[CycleReport] = []
+    while not (stop is not None and stop.is_set()) and (cycles is None or len(reports) < cycles):
+        started = clock.now()
+        report = await run_cycle(
+            catalog,
+            store=store,
+            client=client,
+            ledger=ledger,
+            write_ledger=write_ledger,
+            clock=clock,
+            **options,
+        )
+        reports.append(report)
+        if on_cycle is not None:
+            on_cycle(report)
+        if cycles is not None and len(reports) >= cycles:
+            break
+        await _sleep_until(clock, started + every, stop)
+    return reports
+
+
+async def _sleep_until(clock: Clock, deadline: float, stop: asyncio.Event | None) -> None:
+    # Short steps, so a stop request is honoured within a second even during a long interval.
+    while clock.now() < deadline and not (stop is not None and stop.is_set()):
+        await clock.sleep(min(1.0, deadline - clock.now()))
+
+
+async def _resume(cycle: _Cycle, plays: Sequence[str] | None) -> None:
+    known = set(cycle.catalog.plays) | set(cycle.catalog.tools)
+    unfinished = [
+        run for run in cycle.ledger.unfinished() if run.play in known and (plays is None or run.play in plays)
+    ]
+    cycle.report.resumed = len(unfinished)
+    for run in unfinished:
+        if run.play in cycle.catalog.plays:
+            cycle.report.plays.setdefault(run.play, PlayCycle(run.play))
+    await asyncio.gather(*(cycle.execute(run.id, cycle.report.plays.get(run.play)) for run in unfinished))
+
+
+async def _run_play(
+    cycle: _Cycle, play: Play, counts: PlayCycle, custom_names: dict[str, str], limit: int | None
+) -> None:
+    cap = (
+        play.enrolment.max_records_per_run
+        if limit is None
+        else min(limit, play.enrolment.max_records_per_run)
+    )
+    batch: list[tuple[Change, str]] = []
+    position = cycle.ledger.cursor(play.name)
+    while counts.enrolled < cap:
+        changes = cycle.store.changes(position, model=play.trigger.model, limit=CHANGE_PAGE)
+        if not changes:
+            break
+        for change in changes:
+            if counts.enrolled >= cap:
+                break
+            counts.changes += 1
+            # An update's change-log row holds only the changed keys; the stored record fills in the rest.
+            stored = (
+                cycle.store.get(change.model, change.record_id, include_deleted=True)
+                if change.kind == "updated"
+                else None
+            )
+            if trigger_matches(play.trigger, change, cycle.evaluator, play.vars, custom_names, record=stored):
+                counts.matched += 1
+                run_id = _enrol(cycle, play, change, stored, custom_names)
+                if run_id is None:
+                    counts.already_enrolled += 1
+                else:
+                    counts.enrolled += 1
+                    batch.append((change, run_id))
+            position = change.seq
+            if len(batch) >= play.enrolment.batch_size:
+                await _run_batch(cycle, play, counts, batch, position)
+                batch = []
+        cycle.tick()
+    await _run_batch(cycle, play, counts, batch, position)
+
+
+async def _run_batch(
+    cycle: _Cycle, play: Play, counts: PlayCycle, batch: list[tuple[Change, str]], position: int
+) -> None:
+    # The runs exist in the ledger, so the cursor may move past their changes before they execute:
+    # a crash from here on resumes them as unfinished runs.
+    if position > cycle.ledger.cursor(play.name):
+        cycle.ledger.set_cursor(play.name, position)
+    await asyncio.gather(*(cycle.execute(run_id, counts) for _, run_id in batch))
+
+
+def _enrol(
+    cycle: _Cycle, play: Play, change: Change, stored: dict[str, Any] | None, custom_names: dict[str, str]
+) -> str | None:
+    """Enrol the record and create its run in one transaction; None when the play's enrolment mode
+    already ran it (once: this record; every_change: this change)."""
+    context = run_context(play, change, stored, custom_names)
+    return cycle.ledger.enrol_run(
+        play=play.name,
+        record_id=change.record_id,
+        change_seq=change.seq,
+        mode=play.enrolment.mode,
+        trigger=context["change"],
+        context=context,
+    )
+
+
+def run_context(
+    play: Play,
+    change: Change,
+    stored: dict[str, Any] | None = None,
+    custom_names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The expression context a play run starts from: the record after the change (before it, for
+    a removal) with custom fields also under ``custom.<Name>``, the change with whole before/after
+    records, and the play's vars."""
+    data = change_context(change, stored)
+    record = data["before"] if change.kind == "removed" else data["after"]
+    return {
+        "record": named_custom_fields(record or {}, custom_names or {}),
+        "change": data,
+        "vars": dict(play.vars),
+    }
+
+
+def _custom_names(store: Store) -> dict[str, dict[str, str]]:
+    """Per data model: custom-field name → the record key that holds it (``custom.cf_…``), from the
+    custom-field definitions the store keeps, so `custom."Tier"` in a trigger's `where` resolves."""
+    names: dict[str, dict[str, str]] = {}
+    try:
+        plans = planned_views(store)
+    except StoreError:  # a store that was never synced has no definitions yet
+        return names
+    for model, columns in plans.values():
+        for column in columns:
+            if column.key.startswith("custom."):
+                names.setdefault(model, {}).setdefault(column.name, column.key)
+    return names
+
+
+def statuses_of(runs: Iterable[RunRecord]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for run in runs:
+        totals[run.status] = totals.get(run.status, 0) + 1
+    return totals
