@@ -12,6 +12,7 @@ import pytest
 
 from closeflow._clock import FakeClock
 from closeflow.sync import Store, open_store
+from tests.sync.store.conftest import READ_ROLE, ensure_read_role
 
 POSTGRES_URL = os.environ.get("CLOSEFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -26,7 +27,8 @@ def _postgres_schema() -> Iterator[str]:
         pytest.skip(f"Postgres unreachable ({exc}); set CLOSEFLOW_TEST_POSTGRES to run these tests on it")
     schema = f"closeflow_sync_{uuid.uuid4().hex[:12]}"
     try:
-        yield f"{POSTGRES_URL}?schema={schema}"
+        ensure_read_role(POSTGRES_URL)
+        yield f"{POSTGRES_URL}?schema={schema}&read_role={READ_ROLE}"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

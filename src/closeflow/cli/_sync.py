@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -12,11 +13,12 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from closeflow.cli._app import app, console, fail, run
+from closeflow.cli._app import app, console, err_console, fail, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
 from closeflow.sync import (
     DEFAULT_LOOKBACK,
     MODEL_NAMES,
+    Change,
     Store,
     StoreError,
     StreamProgress,
@@ -24,11 +26,17 @@ from closeflow.sync import (
     open_store,
     sync,
 )
+from closeflow.sync.store import DEFAULT_PATH
 
-DbOption = typer.Option("closeflow.db", "--db", help="SQLite file of the store.")
+DbOption = typer.Option(None, "--db", help="SQLite file of the store [default: closeflow.db].")
 PostgresOption = typer.Option(
     None, "--postgres", envvar="CLOSEFLOW_POSTGRES", help="Postgres URL of the store (instead of --db)."
 )
+
+
+DEFAULT_CHANGES = 100  # `closeflow changes` shows this many unless --limit says otherwise
+_CHANGES_BATCH = 1000  # changes read per round trip when streaming them all
+DEFAULT_MAX_ROWS = 1000  # `closeflow sql` prints this many rows unless --max-rows says otherwise
 
 
 class TableFormat(StrEnum):
@@ -42,9 +50,13 @@ class RowsFormat(StrEnum):
     csv = "csv"
 
 
-def _open(db: str, postgres: str | None) -> Store:
+def _open(db: str | None, postgres: str | None, *, create: bool) -> Store:
+    """The store named by ``--db`` or ``--postgres``; commands that only read pass ``create=False``,
+    so a mistyped name is an error rather than a new, empty store."""
+    if db is not None and postgres is not None:
+        raise fail("--db and --postgres (or CLOSEFLOW_POSTGRES) both name a store; give only one of them", 2)
     try:
-        return open_store(postgres or db)
+        return open_store(postgres or db or DEFAULT_PATH, create=create)
     except StoreError as exc:
         raise fail(str(exc), 1) from None
 
@@ -82,7 +94,7 @@ def sync_command(
     lookback: float = typer.Option(
         DEFAULT_LOOKBACK, "--lookback", min=0, help="Seconds re-read behind every incremental position."
     ),
-    db: str = DbOption,
+    db: str | None = DbOption,
     postgres: str | None = PostgresOption,
     profile: str | None = ProfileOption,
     base_url: str | None = BaseUrlOption,
@@ -91,7 +103,7 @@ def sync_command(
     unknown = sorted(set(models or []) - set(MODEL_NAMES))
     if unknown:
         raise fail(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODEL_NAMES)}")
-    store = _open(db, postgres)
+    store = _open(db, postgres, create=True)
     try:
         progress = Progress(
             SpinnerColumn(),
@@ -148,9 +160,9 @@ def _summary(result: SyncResult) -> None:
 
 
 @app.command("models")
-def models_command(db: str = DbOption, postgres: str | None = PostgresOption) -> None:
+def models_command(db: str | None = DbOption, postgres: str | None = PostgresOption) -> None:
     """Each data model: live rows, tombstones, last sync and cursor."""
-    store = _open(db, postgres)
+    store = _open(db, postgres, create=False)
     try:
         infos = store.models()
     finally:
@@ -166,37 +178,63 @@ def models_command(db: str = DbOption, postgres: str | None = PostgresOption) ->
 def changes_command(
     model: str | None = typer.Option(None, "--model", "-m", help="Only changes of this model."),
     since: int = typer.Option(0, "--since", min=0, help="Only changes with a sequence number above this."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most this many changes."),
+    limit: int = typer.Option(
+        DEFAULT_CHANGES, "--limit", "-n", min=0, help="At most this many changes; 0 = all (streamed)."
+    ),
     output: TableFormat = typer.Option(TableFormat.table, "--format", help="Output format."),
-    db: str = DbOption,
+    db: str | None = DbOption,
     postgres: str | None = PostgresOption,
 ) -> None:
     """The change log: {seq, model, record_id, kind, changed_fields, before, after, at}."""
     if model is not None and model not in MODEL_NAMES:
         raise fail(f"unknown model {model!r}: choose from {', '.join(MODEL_NAMES)}")
-    store = _open(db, postgres)
+    store = _open(db, postgres, create=False)
     try:
-        changes = store.changes(since, model=model, limit=limit)
+        if output is TableFormat.json:
+            _changes_json(_read_changes(store, since, model, limit))
+            return
+        changes = list(_read_changes(store, since, model, limit + 1 if limit else 0))
     finally:
         store.close()
-    rows = [change.as_dict() for change in changes]
-    if output is TableFormat.json:
-        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-        return
+    cut = bool(limit) and len(changes) > limit
+    changes = changes[:limit] if limit else changes
+    caption = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+    if cut:
+        caption += f" (the first {limit}; --since {changes[-1].seq} for more, --limit 0 for all)"
     table = Table(
-        "seq", "model", "record_id", "kind", Column("changed_fields", overflow="fold"), "at",
-        caption=f"{len(rows)} change{'s' if len(rows) != 1 else ''}",
-    )  # fmt: skip
-    for row in rows:
+        "seq", "model", "record_id", "kind", Column("changed_fields", overflow="fold"), "at", caption=caption
+    )
+    for change in changes:
         table.add_row(
-            str(row["seq"]),
-            row["model"],
-            row["record_id"],
-            row["kind"],
-            ", ".join(row["changed_fields"]),
-            row["at"],
+            str(change.seq),
+            change.model,
+            change.record_id,
+            change.kind,
+            ", ".join(change.changed_fields),
+            change.at,
         )
     console.print(table)
+
+
+def _read_changes(store: Store, since: int, model: str | None, limit: int) -> Iterator[Change]:
+    """Changes after ``since`` in seq order, read in batches: all of them when ``limit`` is 0."""
+    left = limit or None
+    while left is None or left > 0:
+        batch = store.changes(since, model=model, limit=min(_CHANGES_BATCH, left or _CHANGES_BATCH))
+        yield from batch
+        if len(batch) < min(_CHANGES_BATCH, left or _CHANGES_BATCH):
+            return
+        since = batch[-1].seq
+        left = None if left is None else left - len(batch)
+
+
+def _changes_json(changes: Iterator[Change]) -> None:
+    """A JSON array written as it is read, so ``--limit 0`` on a large log never holds it all."""
+    sys.stdout.write("[")
+    for index, change in enumerate(changes):
+        sys.stdout.write(",\n  " if index else "\n  ")
+        sys.stdout.write(json.dumps(change.as_dict(), ensure_ascii=False))
+    sys.stdout.write("\n]\n")
 
 
 @app.command("sql")
@@ -205,19 +243,25 @@ def sql_command(
         ..., help='A read-only query, e.g. "select name from leads_view limit 5".'
     ),
     output: RowsFormat = typer.Option(RowsFormat.table, "--format", help="Output format."),
-    db: str = DbOption,
+    max_rows: int = typer.Option(
+        DEFAULT_MAX_ROWS, "--max-rows", min=0, help="Print at most this many rows; 0 = all."
+    ),
+    db: str | None = DbOption,
     postgres: str | None = PostgresOption,
 ) -> None:
     """Run a read-only SQL query against the store (views: leads_view, contacts_view, …)."""
-    store = _open(db, postgres)
+    store = _open(db, postgres, create=False)
     try:
-        columns, rows = store.query(statement)
+        columns, rows = store.query(statement, max_rows=max_rows + 1 if max_rows else None)
     except StoreError as exc:
         raise fail(str(exc), 1) from None
     finally:
         store.close()
+    cut = bool(max_rows) and len(rows) > max_rows
+    rows = rows[:max_rows] if max_rows else rows
     if output is RowsFormat.json:
-        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        keys = unique_names(columns)
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
         sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False, default=str) + "\n")
     elif output is RowsFormat.csv:
         writer = csv.writer(sys.stdout)
@@ -228,6 +272,26 @@ def sql_command(
         for row in rows:
             table.add_row(*(_cell(value) for value in row))
         console.print(table)
+    if cut:
+        err_console.print(
+            f"[yellow]output cut at {max_rows} rows:[/] add LIMIT/OFFSET to the query, "
+            "or --max-rows 0 for all",
+            highlight=False,
+        )
+
+
+def unique_names(columns: list[str]) -> list[str]:
+    """Column names as JSON keys: a repeated name gets ``_2``, ``_3``… so no column is lost."""
+    taken: set[str] = set()
+    names = []
+    for column in columns:
+        name, n = column, 1
+        while name in taken:
+            n += 1
+            name = f"{column}_{n}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _compact(value: Any) -> Any:

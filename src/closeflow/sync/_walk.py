@@ -72,18 +72,34 @@ async def walk_list(
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of records not returned before, in ``order_by`` order; ``position`` moves in place
     before each page is yielded, so the caller can commit it with that page."""
+    rewalk: int | None = None  # the _skip of a re-walk of one tied value from its start, if any
     while True:
         seen = set(position.seen)
         query: dict[str, Any] = {**params, "_order_by": order_by, "_limit": page_size}
         if position.value is not None:
             query[f"{order_by}__gte"] = position.value
-        if len(seen) >= page_size:
-            # More records share one value than a page holds: they come first, in Close's
-            # stable order, so step over them.
-            query["_skip"] = len(seen)
+        if rewalk is not None:
+            query["_skip"] = rewalk
+        elif len(seen) >= page_size:
+            # More records share one value than a page holds: they come first, in Close's stable
+            # order, so step over them, less an overlap (deduped through ``seen``): a record of the
+            # tie deleted mid-walk shifts the rest back, and a plain skip would jump one of them.
+            query["_skip"] = len(seen) - page_size // 2
+        tie = position.value
         body, page_size = await get_page(requester, path, query)
         data = body.get("data")
         records = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+        if (
+            rewalk is None
+            and query.get("_skip")
+            and records
+            and records[0].get(order_by) == tie
+            and records[0].get("id") not in seen
+        ):
+            # More of the tie vanished than the overlap covers: the page starts past records never
+            # returned. Walk this value again from its start; ``seen`` drops what was returned.
+            rewalk = 0
+            continue
         fresh: list[dict[str, Any]] = []
         for record in records:
             record_id, value = record.get("id"), record.get(order_by)
@@ -97,11 +113,13 @@ async def walk_list(
             seen.add(record_id)
             position.seen.append(record_id)
             fresh.append(record)
+        if rewalk is not None:
+            rewalk = None if position.value != tie else rewalk + len(records)
         if fresh:
             yield fresh
         if not body.get("has_more") or not records:
             return
-        if not fresh:
+        if not fresh and rewalk is None:
             raise CloseError(
                 f"{path}: a full page of records already returned at {order_by} {position.value}; "
                 "the list's order is not stable, refusing to loop"

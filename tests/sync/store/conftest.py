@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from functools import cache
 
 import psycopg
@@ -21,6 +22,8 @@ from closeflow.sync.store._postgres import redact_url
 from tests.sync.store._helpers import Ticks
 
 POSTGRES_URL = os.environ.get("CLOSEFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+# The tests connect as a superuser, whose query path must read as a read-only role (made here).
+READ_ROLE = "closeflow_test_reader"
 
 OpenStore = Callable[[], Store]
 
@@ -40,7 +43,17 @@ def require_postgres() -> str:
         if os.environ.get("CLOSEFLOW_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"CLOSEFLOW_REQUIRE_POSTGRES=1 but {problem}")
         pytest.skip(problem)
+    ensure_read_role(POSTGRES_URL)
     return POSTGRES_URL
+
+
+@cache
+def ensure_read_role(url: str) -> None:
+    """Create the cluster-wide read-only role the query path reads as (kept: other runs share it)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READ_ROLE,)).fetchone() is None:
+            with suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(f'CREATE ROLE "{READ_ROLE}" NOLOGIN')
 
 
 @pytest.fixture
@@ -68,7 +81,7 @@ def open_test_store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) 
         schema = request.getfixturevalue("pg_schema")
 
         def open_it() -> Store:
-            opened.append(open_store(POSTGRES_URL, schema=schema))
+            opened.append(open_store(POSTGRES_URL, schema=schema, read_role=READ_ROLE))
             return opened[-1]
 
     yield open_it

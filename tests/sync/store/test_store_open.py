@@ -13,7 +13,7 @@ import pytest
 from closeflow.sync.store import ModelSpec, StoreError, open_store
 from closeflow.sync.store._postgres import redact_url
 from tests.sync.store._helpers import Ticks
-from tests.sync.store.conftest import POSTGRES_URL
+from tests.sync.store.conftest import POSTGRES_URL, READ_ROLE
 
 
 def test_no_target_means_closeflow_db_in_the_working_folder(
@@ -99,7 +99,7 @@ def test_redact_url_keeps_everything_but_secrets() -> None:
 
 @pytest.fixture
 def two_schemas() -> Iterator[tuple[str, str]]:
-    from tests.sync.store.conftest import require_postgres
+    from tests.sync.store.conftest import require_postgres  # also creates READ_ROLE
 
     require_postgres()
     names = (f"closeflow_test_{uuid.uuid4().hex[:12]}", f"closeflow_test_{uuid.uuid4().hex[:12]}")
@@ -115,7 +115,7 @@ def test_postgres_schemas_are_picked_by_parameter_or_url_and_kept_apart(
     one, two = two_schemas
     by_parameter = open_store(POSTGRES_URL, schema=one)
     separator = "&" if "?" in POSTGRES_URL else "?"
-    by_url = open_store(f"{POSTGRES_URL}{separator}schema={two}")
+    by_url = open_store(f"{POSTGRES_URL}{separator}schema={two}&read_role={READ_ROLE}")
     for store in (by_parameter, by_url):
         store.ensure_models([ModelSpec("leads")])
     by_parameter.commit_page("leads", "leads", upserts=[{"id": "lead_one"}], now=tick())

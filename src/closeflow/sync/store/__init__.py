@@ -24,21 +24,37 @@ from closeflow.sync.store._types import (
 DEFAULT_PATH = "closeflow.db"
 
 
-def open_store(target: str | None = None, *, schema: str | None = None) -> Store:
+def open_store(
+    target: str | None = None,
+    *,
+    schema: str | None = None,
+    read_role: str | None = None,
+    create: bool = True,
+) -> Store:
     """Open (creating if needed) the store at ``target``.
 
     ``None`` → ``closeflow.db``; a path or ``sqlite:///path`` (``:memory:`` for a throwaway store) →
     SQLite; ``postgresql://…`` or ``postgres://…`` → Postgres. On Postgres the tables live in
     ``schema`` (or the URL's ``?schema=NAME``), created if missing; without one, in the first schema
     of the connection's ``search_path`` (normally ``public``).
+
+    ``read_role`` (or the URL's ``?read_role=NAME``) is the Postgres role ``query()`` reads as; it
+    is granted SELECT on the schema's tables. It is required when the connected role is a superuser
+    (or may run server programs / read server files), since such a role escapes a read-only
+    transaction. See docs/sync.md.
+
+    ``create=False`` opens an existing store only (for commands that just read it): a missing file,
+    schema or store raises ``StoreError`` naming it instead of leaving an empty store behind.
     """
     target = DEFAULT_PATH if target is None else target
     if target.startswith(("postgresql://", "postgres://")):
         from closeflow.sync.store._postgres import PostgresStore
 
-        return PostgresStore(target, schema=schema)
+        return PostgresStore(target, schema=schema, read_role=read_role, create=create)
     if schema is not None:
         raise StoreError("schema= applies to Postgres stores only; a SQLite store is one file")
+    if read_role is not None:
+        raise StoreError("read_role= applies to Postgres stores only; SQLite's query path is read-only as is")
     if target.startswith("sqlite://"):
         target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
     elif "://" in target:
@@ -48,7 +64,7 @@ def open_store(target: str | None = None, *, schema: str | None = None) -> Store
         )
     from closeflow.sync.store._sqlite import SQLiteStore
 
-    return SQLiteStore(target)
+    return SQLiteStore(target, create=create)
 
 
 __all__ = [

@@ -21,7 +21,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from closeflow.sync.store._base import CHANGE_COLUMNS, ChangeRow, SqlStore, Written
+from closeflow.sync.store._guard import check_read_only_sql
 from closeflow.sync.store._names import MAX_IDENTIFIER_BYTES, quote
+from closeflow.sync.store._pg_access import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    grant_read_role,
+    query_error,
+    query_role,
+)
 from closeflow.sync.store._records import Incoming, canonical_json
 from closeflow.sync.store._types import Dialect, StoreError
 from closeflow.sync.store._views import POSTGRES_FUNCTIONS
@@ -41,13 +48,23 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
 
 
-def split_schema(url: str) -> tuple[str, str | None]:
-    """Take closeflow's own ``schema=`` parameter out of the URL (libpq would reject it)."""
+_OWN_PARAMS = ("schema", "read_role")  # closeflow's, not libpq's: taken out before connecting
+
+
+def split_params(url: str) -> tuple[str, dict[str, str]]:
+    """Take closeflow's own ``schema=`` and ``read_role=`` parameters out of the URL (libpq would
+    reject them)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for key, value in query if key == "schema"), None)
-    rest = urlencode([(key, value) for key, value in query if key != "schema"])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+    own = {key: value for key, value in query if key in _OWN_PARAMS}
+    rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMS])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), own
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """The URL without closeflow's own parameters, and its ``schema=`` if any."""
+    url, own = split_params(url)
+    return url, own.get("schema")
 
 
 def _without_nul(value: Any) -> Any:
@@ -74,11 +91,25 @@ class PostgresStore(SqlStore):
     id_type: ClassVar[str] = 'TEXT COLLATE "C"'  # byte order = Python's sorted(), for live_ids()
     seq_type: ClassVar[str] = "BIGINT"
 
-    def __init__(self, url: str, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str | None = None,
+        *,
+        read_role: str | None = None,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        create: bool = True,
+    ) -> None:
         super().__init__()
-        url, url_schema = split_schema(url)
+        url, own = split_params(url)
         self._url = url
-        self.schema = schema if schema is not None else url_schema
+        self.schema = schema if schema is not None else own.get("schema")
+        self.read_role = read_role if read_role is not None else own.get("read_role")
+        if self.read_role is not None and (not self.read_role or "\x00" in self.read_role):
+            raise StoreError(f"read_role {self.read_role!r} must be a role name (non-empty, no NUL)")
+        if not statement_timeout > 0:
+            raise StoreError(f"statement_timeout={statement_timeout!r}: give a positive number of seconds")
+        self.statement_timeout = float(statement_timeout)
         if self.schema is not None and (
             not self.schema or "\x00" in self.schema or len(self.schema.encode()) > MAX_IDENTIFIER_BYTES
         ):
@@ -88,15 +119,27 @@ class PostgresStore(SqlStore):
         # the temp table as first seen and, as the model table grows, that plan scans all of it.
         self._conn.prepare_threshold = None
         if self.schema is not None:
-            # Another process may create it at the same moment; then it exists, which is all we need.
-            with suppress(psycopg.errors.UniqueViolation):
-                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+            if create:
+                # Another process may create it at the same moment; then it exists, which is all we need.
+                with suppress(psycopg.errors.UniqueViolation):
+                    self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
             self._conn.execute(f"SET search_path TO {quote(self.schema)}")
+        if not create and self._rows("SELECT to_regclass('store_meta')") == [(None,)]:
+            self._conn.close()
+            where = f"schema {self.schema!r}" if self.schema is not None else "the search_path"
+            raise StoreError(
+                f"no closeflow store in {where} at {redact_url(self._url)}; check the URL's "
+                "?schema=, or run `closeflow sync` to create it"
+            )
         self._reader: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._query_role: str | None = None  # checked on the query path's first use
         self._create_schema()
+        if self.read_role is not None:
+            grant_read_role(self._conn, self.read_role)
 
     def __repr__(self) -> str:
-        return f"PostgresStore({redact_url(self._url)!r}, schema={self.schema!r})"
+        role = f", read_role={self.read_role!r}" if self.read_role is not None else ""
+        return f"PostgresStore({redact_url(self._url)!r}, schema={self.schema!r}{role})"
 
     def _connect(self, *, autocommit: bool) -> psycopg.Connection[tuple[Any, ...]]:
         try:
@@ -199,10 +242,16 @@ class PostgresStore(SqlStore):
     def query(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        check_read_only_sql(sql, "postgres", time_budget=self.statement_timeout)
         with self._lock:
             reader = self._reader_connection()
             try:
                 with reader.cursor() as cursor:
+                    # Both settings are LOCAL: the rollback below ends them with the transaction.
+                    timeout_ms = max(1, round(self.statement_timeout * 1000))
+                    cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+                    if self._query_role is not None:
+                        cursor.execute(f"SET LOCAL ROLE {quote(self._query_role)}")
                     # binary=True forces the extended protocol, which runs exactly one statement, so
                     # "COMMIT; DROP …" cannot step out of the read-only transaction.
                     cursor.execute(sql, tuple(params) or None, binary=True)
@@ -212,21 +261,34 @@ class PostgresStore(SqlStore):
                     else:
                         rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
             except psycopg.Error as exc:
-                raise _query_error(sql, exc) from None
+                raise query_error(sql, exc, self.statement_timeout, self._query_role) from None
             finally:
-                try:
-                    reader.rollback()
-                except psycopg.Error:
-                    self._reader = None
+                self._end_query(reader)
         return names, rows
+
+    def _end_query(self, reader: psycopg.Connection[tuple[Any, ...]]) -> None:
+        try:
+            reader.rollback()
+            # Session-level advisory locks outlive the transaction; one left behind would block
+            # every later sync of this schema, so none survives a query.
+            reader.execute("SELECT pg_advisory_unlock_all()")
+            reader.rollback()
+        except psycopg.Error:
+            reader.close()
+            self._reader = None
 
     def _reader_connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._reader is None or self._reader.closed:
             reader = self._connect(autocommit=False)
-            reader.read_only = True  # every transaction starts with BEGIN READ ONLY
-            if self.schema is not None:
-                reader.execute(f"SET search_path TO {quote(self.schema)}")
+            try:
+                self._query_role = query_role(reader, self.read_role)
+                if self.schema is not None:
+                    reader.execute(f"SET search_path TO {quote(self.schema)}")
                 reader.commit()
+            except BaseException:
+                reader.close()
+                raise
+            reader.read_only = True  # every transaction starts with BEGIN READ ONLY
             self._reader = reader
         return self._reader
 
@@ -236,16 +298,3 @@ class PostgresStore(SqlStore):
                 self._reader.close()
                 self._reader = None
             self._conn.close()
-
-
-def _query_error(sql: str, exc: psycopg.Error) -> StoreError:
-    text = str(exc).strip()
-    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        verb = (sql.strip().split() or ["this"])[0].upper()
-        return StoreError(
-            f"the SQL query path is read-only: {verb} statements are refused ({text}); "
-            "use SELECT (or WITH … SELECT) to read the data models and the change log"
-        )
-    if "multiple commands" in text:
-        return StoreError(f"the SQL query path runs one statement at a time ({text}); send them separately")
-    return StoreError(f"the query failed: {text}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from closeflow.sync.store._base import _CHUNK, CHANGE_COLUMNS, ChangeRow, SqlStore, Written
+from closeflow.sync.store._guard import check_read_only_sql
 from closeflow.sync.store._names import quote
 from closeflow.sync.store._records import Incoming
 from closeflow.sync.store._types import Dialect, StoreError
@@ -40,7 +41,7 @@ class SQLiteStore(SqlStore):
     id_type: ClassVar[str] = "TEXT"
     seq_type: ClassVar[str] = "INTEGER"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool = True) -> None:
         super().__init__()
         if path == ":memory:":
             # A private in-memory database both connections can see (the query path needs its own).
@@ -53,7 +54,12 @@ class SQLiteStore(SqlStore):
                 raise StoreError(
                     f"cannot create the store {path!r}: the folder {resolved.parent} does not exist"
                 )
-            self._uri = resolved.as_uri() + "?mode=rwc"
+            if not create and not resolved.is_file():
+                raise StoreError(
+                    f"no store at {path!r} ({resolved} does not exist); check the path, "
+                    "or run `closeflow sync` to create it"
+                )
+            self._uri = resolved.as_uri() + ("?mode=rwc" if create else "?mode=rw")
             self._reader_uri = resolved.as_uri() + "?mode=ro"
             self.path = str(resolved)
         try:
@@ -65,6 +71,9 @@ class SQLiteStore(SqlStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path!r}: {exc}") from exc
         self._reader: sqlite3.Connection | None = None
+        if not create and not self._rows("SELECT 1 FROM sqlite_master WHERE name = 'store_meta'"):
+            self._conn.close()
+            raise StoreError(f"{path!r} is not a closeflow store (no store_meta table); check the path")
         self._create_schema()
 
     def __repr__(self) -> str:
@@ -132,6 +141,7 @@ class SQLiteStore(SqlStore):
     def query(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        check_read_only_sql(sql, "sqlite", time_budget=0)
         with self._lock:
             reader = self._reader_connection()
             try:
