@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from closeflow.cli import app
 from closeflow.emulator import Emulator
+from tests._served import emulator_process
 from tests.conftest import Served, _serve
 
 RECORDS = 300
@@ -48,33 +49,10 @@ def _upsert(csv_path: Path, ledger: Path) -> list[str]:
 
 
 @pytest.fixture
-def emulator_process() -> Iterator[tuple[str, str]]:
+def served() -> Iterator[tuple[str, str]]:
     """`closeflow emulator serve --port 0` in its own process; yields (base URL, API key)."""
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "closeflow", "emulator", "serve", "--port", "0", "--leads", "0"),
-            *("--seed", "3", "--rate-limit", str(RATE_LIMIT)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    base_url = api_key = ""
-    deadline = time.monotonic() + 60
-    while not (base_url and api_key) and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if line.startswith("Close emulator: "):
-            base_url = line.split(": ", 1)[1].strip()
-        elif line.startswith("API key: "):
-            api_key = line.split(": ", 1)[1].strip()
-    try:
-        assert base_url and api_key, "the emulator did not print its base URL and API key"
-        yield base_url, api_key
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with emulator_process(leads=0, options=("--rate-limit", str(RATE_LIMIT))) as process:
+        yield process.base_url, process.api_key
 
 
 def _all_leads(base_url: str, api_key: str) -> list[dict[str, str]]:
@@ -106,9 +84,9 @@ def _assert_each_exactly_once(leads: list[dict[str, str]], count: int) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_batch_killed_mid_way_and_rerun_creates_every_lead_exactly_once(
-    emulator_process: tuple[str, str], tmp_path: Path, seed: int
+    served: tuple[str, str], tmp_path: Path, seed: int
 ) -> None:
-    base_url, api_key = emulator_process
+    base_url, api_key = served
     kill_at = random.Random(seed).randint(20, RECORDS - 100)
     env = {**os.environ, "CLOSE_BASE_URL": base_url, "CLOSE_API_KEY": api_key}
     env.pop("CLOSEFLOW_CONFIG_DIR", None)

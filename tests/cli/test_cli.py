@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from closeflow.cli import app
+from tests._served import emulator_process
 from tests.conftest import Served
 
 runner = CliRunner()
@@ -151,35 +149,8 @@ def test_sorting_by_another_field_without_a_limit_explains_closes_cap(env: dict[
 
 @pytest.fixture
 def served_by_cli() -> Iterator[tuple[str, str]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "closeflow",
-            "emulator",
-            "serve",
-            "--port",
-            "0",
-            "--leads",
-            "7",
-            "--api-key",
-            "api_k1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        base_url = next(
-            line.split(": ", 1)[1].strip() for line in lines if line.startswith("Close emulator:")
-        )
-        key = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("API key:"))
-        yield base_url, key
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with emulator_process(leads=7, options=("--api-key", "api_k1")) as served:
+        yield served.base_url, served.api_key
 
 
 def test_emulator_serve_prints_a_working_base_url_and_key(served_by_cli: tuple[str, str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
+
+from tests._served import emulator_process
 
 API_KEY = "api_emulator_key"
 LEADS = 40
@@ -49,39 +50,8 @@ nodes:
 @pytest.fixture
 def served_url() -> Iterator[str]:
     """``closeflow emulator serve --port 0`` in a subprocess (fresh per test); the base URL it prints."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "closeflow",
-            "emulator",
-            "serve",
-            "--port",
-            "0",
-            "--seed",
-            "3",
-            "--leads",
-            str(LEADS),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            found = re.search(r"(http://\S+/api/v1)", server.stdout.readline())
-            url = found.group(1) if found else None
-        assert url is not None, "the emulator did not print its base URL"
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with emulator_process(leads=LEADS) as served:
+        yield served.base_url
 
 
 def _runner(folder: Path, db: Path, url: str) -> list[str]:

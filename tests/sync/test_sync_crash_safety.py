@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from closeflow.sync import open_store
+from tests._served import emulator_process
 from tests.sync._helpers import RECORD_MODELS, stored
 
 API_KEY = "api_emulator_key"
@@ -27,40 +27,8 @@ KILLS_PER_SEED = 3
 @pytest.fixture(scope="module")
 def served_url() -> Iterator[str]:
     """``closeflow emulator serve --port 0`` in a subprocess; the base URL it prints."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "closeflow",
-            "emulator",
-            "serve",
-            "--port",
-            "0",
-            "--seed",
-            "3",
-            "--leads",
-            "300",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            found = re.search(r"(http://\S+/api/v1)", line)
-            url = found.group(1) if found else None
-        assert url is not None, "the emulator did not print its base URL"
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with emulator_process(leads=300) as served:
+        yield served.base_url
 
 
 def _sync_command(db: Path, url: str) -> list[str]:
