@@ -267,3 +267,23 @@ async def test_dry_run_sends_no_writes(world: World) -> None:
     searches = world.emu.requests("POST", "/data/search/") - searches_before
     assert sum(world.emu.requests(method) for method in ("POST", "PUT", "DELETE")) - writes_before == searches
     assert world.emu.requests("PUT") == 0
+
+
+async def test_a_trigger_expression_error_skips_that_change_and_the_play_moves_on(world: World) -> None:
+    # `change.before` of an added lead is {}; `.status_label.upper()` on it fails for that change only.
+    world.play(
+        "fragile",
+        """
+        trigger:
+          model: leads
+          on: [added]
+          when: "{{ change.before.status_label.upper() == 'POTENTIAL' }}"
+        """,
+    )
+    first = await world.cycle()
+    counts = first.plays["fragile"]
+    assert (counts.changes, counts.trigger_errors, counts.enrolled) == (12, 12, 0)
+    assert "change " in (counts.error or "")
+    assert world.ledger.cursor("fragile") > 0  # moved past the changes it could not evaluate
+    second = await world.cycle()
+    assert (second.plays["fragile"].changes, second.plays["fragile"].error) == (0, None)

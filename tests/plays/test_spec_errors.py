@@ -40,7 +40,7 @@ def test_a_valid_play_loads_with_its_trigger_schedule_and_node_lines() -> None:
         ("failed", "end", 31),
     ]
     assert play.graph.start == "upsert_contact"
-    assert play.graph.next_of("upsert_contact") == "route"
+    assert play.graph.successors("upsert_contact") == ["failed", "route"]  # on_failure, then the next node
     assert play.warnings == []
 
 

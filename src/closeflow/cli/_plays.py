@@ -257,6 +257,9 @@ def plays_run(
                 session.catalog, session.store, open_run_ledger(":memory:"), SqliteLedger(":memory:")
             )
             scratch.ledger.set_cursor(name, session.ledger.cursor(name))
+            # Read (never written) from the real ledger: a record enrolled once already is not "new".
+            for record_id, change_seq, mode in session.ledger.enrolments(name):
+                scratch.ledger.enrol(name, record_id, change_seq, mode)
             try:
                 report = run(_run_play(scratch, name, dry_run, limit, sync_first, profile, base_url))
             finally:
@@ -412,7 +415,11 @@ def runs_retry(
         ids = (
             [run_id]
             if run_id
-            else [r.id for r in session.ledger.runs(play=play, status="failed", limit=10_000)]
+            else [
+                r.id
+                for r in session.ledger.runs(play=play, status="failed", limit=10_000)
+                if r.retried_by is None  # retried before: its retry is the run to look at
+            ]
         )
         records = run(_retry(session, ids, from_failed_node or failed, profile, base_url))
     for record in records:

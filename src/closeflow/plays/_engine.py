@@ -10,6 +10,7 @@ twice on resume.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx2
@@ -28,13 +29,17 @@ from closeflow.plays._interpreter import (
     next_step,
     node_context,
 )
-from closeflow.plays._ledger import NodeRecord, RunLedger, RunRecord
+from closeflow.plays._ledger import AlreadyRetried, NodeRecord, RunLedger, RunRecord
 from closeflow.plays._nodes import NodeExecutor
+from closeflow.plays._secrets import Secrets, scrub
 from closeflow.plays._tools import ToolInputError, check_inputs, evaluate_outputs
 
 # A delay longer than this leaves the run ``waiting`` for the runner to pick up after ``wake_at``
 # rather than holding a task (and the runner's cycle) for minutes.
 MAX_INLINE_WAIT = 60.0
+# A play may loop (a branch back to an earlier node); this cap on node attempts per run turns a loop
+# that never exits into a failed run instead of a runner that never finishes its cycle.
+MAX_NODE_ATTEMPTS = 1000
 _CONTROL = frozenset({"branch", "switch", "filter", "set", "end"})
 
 
@@ -64,24 +69,31 @@ class _Run:
         self.executor = NodeExecutor(
             deps["client"], deps["write_ledger"], deps["evaluator"], deps["http"], deps["dry_run"]
         )
+        # Resolved from the environment for this drive only: visible to expressions as `secrets.*`,
+        # scrubbed from everything the ledger stores.
+        self.secrets = Secrets.resolve(
+            getattr(self.definition, "secrets", {}) or {}, owner=f"{self.definition.kind} {run.play!r}"
+        )
 
     def context(self) -> dict[str, Any]:
-        return node_context(
+        context = node_context(
             self.graph,
             self.record.context,
             getattr(self.definition, "vars", {}) or {},
             self.history,
             {"id": self.record.id, "play": self.record.play},
         )
+        context["secrets"] = self.secrets.context()
+        return context
 
     def record_attempt(self, node_id: str, attempt: int, outcome: NodeOutcome, started: float) -> None:
         record = NodeRecord(
             node_id=node_id,
             attempt=attempt,
             status="succeeded" if outcome.status == "succeeded" else "failed",
-            input=outcome.input,
-            output=outcome.output,
-            error=outcome.error,
+            input=scrub(outcome.input, self.secrets),
+            output=scrub(outcome.output, self.secrets),
+            error=scrub(outcome.error, self.secrets),
             error_class=outcome.error_class,
             retryable=outcome.retryable,
             started_at=started,
@@ -90,21 +102,49 @@ class _Run:
         self.ledger.record_node(self.record.id, record)
         self.history.append(record)
 
+    def visit(self, node_id: str, attempt: int) -> int:
+        """Which visit of ``node_id`` this attempt belongs to (a loop visits a node more than once);
+        attempt 1 starts a new visit, later attempts retry the current one."""
+        visits = sum(1 for n in self.history if n.node_id == node_id and n.attempt == 1)
+        return visits + 1 if attempt == 1 else max(visits, 1)
+
+    def write_key(self, node_id: str, attempt: int) -> str:
+        """The write-ledger batch id, Idempotency-Key and tool child id base of this node visit.
+
+        A run retried from its failed node writes as the run it retries (``writes_as``), with that
+        run's history carried over: the re-run node gets the same key, so a create whose answer was
+        lost is looked up in the write ledger instead of being sent again."""
+        base = str(self.record.context.get("writes_as") or self.record.id)
+        visit = self.visit(node_id, attempt)
+        return f"{base}:{node_id}" if visit == 1 else f"{base}:{node_id}#{visit}"
+
     async def execute(self, step: Execute) -> NodeOutcome:
+        try:
+            return await self._execute(step)
+        except Exception as exc:  # a bug or bad data in one node fails that node, never the runner
+            return NodeOutcome(
+                "failed",
+                error=f"node {step.node.id!r} raised {type(exc).__name__}: {str(exc)[:500]}",
+                error_class=type(exc).__name__,
+                retryable=False,
+            )
+
+    async def _execute(self, step: Execute) -> NodeOutcome:
         node, context = step.node, self.context()
+        key = self.write_key(node.id, step.attempt)
         if node.type in _CONTROL:
             return evaluate_control(node, context, self.deps["evaluator"])
         if node.type == "action":
-            return await self.executor.action(node, context, self.record.id)
+            return await self.executor.action(node, context, key)
         if node.type == "http":
-            return await self.executor.request(node, context, self.record.id)
+            return await self.executor.request(node, context, key)
         if node.type == "tool":
-            return await self.call_tool(node, context, step.attempt)
+            return await self.call_tool(node, context, key, step.attempt)
         return NodeOutcome(
             "failed", error=f"unknown node type {node.type!r}", error_class="ConfigError", retryable=False
         )
 
-    async def call_tool(self, node: Any, context: dict[str, Any], attempt: int) -> NodeOutcome:
+    async def call_tool(self, node: Any, context: dict[str, Any], key: str, attempt: int) -> NodeOutcome:
         tool = self.catalog.tools.get(node.tool)
         if tool is None:
             return NodeOutcome(
@@ -115,19 +155,7 @@ class _Run:
         except ConfigError as exc:
             name = "ToolInputError" if isinstance(exc, ToolInputError) else type(exc).__name__
             return NodeOutcome("failed", error=str(exc), error_class=name, retryable=False)
-        # A stable child id per attempt: a resumed parent finishes the same tool run instead of
-        # starting a second one (whose creates would be new writes).
-        child_id = f"{self.record.id}.{node.id}.{attempt}"
-        if self.ledger.run(child_id) is None:
-            self.ledger.create_run(
-                play=tool.name,
-                source="tool",
-                record_id=self.record.record_id,
-                change_seq=self.record.change_seq,
-                trigger=None,
-                context={"input": inputs, "parent": {"run_id": self.record.id, "node_id": node.id}},
-                run_id=child_id,
-            )
+        child_id = self._child_run(tool.name, key.replace(":", "."), inputs, node.id)
         deps = {**self.deps, "max_inline_wait": float("inf")}
         child = await _drive(child_id, self.catalog, deps, None)
         if child.status == "succeeded":
@@ -142,16 +170,44 @@ class _Run:
             error_class="ToolFailed",
         )
 
+    def _child_run(self, tool: str, base: str, inputs: dict[str, Any], node_id: str) -> str:
+        """The tool run this node visit drives: ``{base}.1`` at first; an unfinished or succeeded one is
+        finished or reused (a resumed parent); after a failed one, ``{base}.{n+1}`` continues it from its
+        failed node under its write keys, so the tool's completed creates are not made again."""
+        latest, number = None, 0
+        while (found := self.ledger.run(f"{base}.{number + 1}")) is not None:
+            latest, number = found, number + 1
+        if latest is not None and latest.status != "failed":
+            return latest.id
+        nodes: list[NodeRecord] = []
+        # A secret passed as a tool input is stored scrubbed (the tool sees ***): tools declare their own.
+        context: dict[str, Any] = {
+            "input": scrub(inputs, self.secrets),
+            "parent": {"run_id": self.record.id, "node_id": node_id},
+        }
+        if latest is not None:
+            nodes = carried_over(latest.nodes)
+            context["writes_as"] = latest.context.get("writes_as") or latest.id
+        return self.ledger.create_run(
+            play=tool,
+            source="tool",
+            record_id=self.record.record_id,
+            change_seq=self.record.change_seq,
+            trigger=None,
+            context=context,
+            run_id=f"{base}.{number + 1}",
+            nodes=nodes,
+        )
+
     def finish(self, step: Finish) -> RunRecord:
         status, error = step.status, step.error
         if status == "succeeded" and getattr(self.definition, "kind", "") == "tool":
             try:
-                self.ledger.set_output(
-                    self.record.id, evaluate_outputs(self.definition, self.context(), self.deps["evaluator"])
-                )
-            except ConfigError as exc:
+                outputs = evaluate_outputs(self.definition, self.context(), self.deps["evaluator"])
+                self.ledger.set_output(self.record.id, scrub(outputs, self.secrets))
+            except Exception as exc:  # ConfigError, or bad data in an output expression
                 status, error = "failed", str(exc)
-        self.ledger.set_status(self.record.id, status, error=error)  # type: ignore[arg-type]
+        self.ledger.set_status(self.record.id, status, error=scrub(error, self.secrets))  # type: ignore[arg-type]
         return self._reload()
 
     def _reload(self) -> RunRecord:
@@ -203,12 +259,28 @@ class _Run:
                 wake_at = None
                 self.record = RunRecord(**{**self.record.__dict__, "wake_at": None})
                 continue
+            # The wake-up time belonged to the step the run was waiting on; never to a later delay.
+            wake_at = None
+            if len(self.history) >= MAX_NODE_ATTEMPTS:
+                return self.finish(
+                    Finish(
+                        "failed",
+                        f"the run made {len(self.history)} node attempts (the limit is {MAX_NODE_ATTEMPTS}); "
+                        "a loop in the play never exits: give its branch a way out",
+                    )
+                )
             delay = step.not_before - self.clock.now()
+            if delay > self.deps["max_inline_wait"] and not self.deps["dry_run"]:
+                # A long retry backoff waits like a long delay: the runner's slot is freed.
+                self.ledger.set_status(self.record.id, "waiting", wake_at=step.not_before)
+                return self._reload()
             if delay > 0:
                 await self.clock.sleep(delay)
             started = self.clock.now()
             outcome = await self.execute(step)
             self.record_attempt(step.node.id, step.attempt, outcome, started)
+            # Control nodes never await anything: yield so a loop cannot starve the other runs.
+            await asyncio.sleep(0)
 
 
 async def _drive(run_id: str, catalog: Any, deps: dict[str, Any], from_node: str | None) -> RunRecord:
@@ -254,41 +326,60 @@ async def run_to_end(
     return await _drive(run_id, catalog, deps, from_node)
 
 
+def carried_over(nodes: list[NodeRecord]) -> list[NodeRecord]:
+    """The history a retry from the failed node starts with: every record before the first attempt of
+    the last failed node visit, as it was (a handled failure stays failed so the walk takes its
+    on_failure branch again), completed ones marked ``skipped`` (reused). No failure: all of them."""
+    failures = [i for i, n in enumerate(nodes) if n.status == "failed"]
+    if not failures:
+        return [NodeRecord(**{**n.__dict__, "status": "skipped"}) for n in nodes]
+    first_of_last = failures[-1]
+    while first_of_last > 0 and nodes[first_of_last].attempt > 1:
+        first_of_last -= 1  # earlier attempts of the same visit
+    return [
+        NodeRecord(**{**n.__dict__, "status": "skipped"}) if n.status in COMPLETED else n
+        for n in nodes[:first_of_last]
+    ]
+
+
 def retry_from(ledger: RunLedger, run_id: str, *, from_failed_node: bool) -> str:
     """A new run of a finished run's play on the same record and trigger (``retry_of`` in its context).
 
-    ``from_failed_node``: the nodes that completed before the failing one are carried over as
-    ``skipped`` records with their outputs, so only the failed node and what follows it run again.
-    Otherwise the whole graph runs again (action nodes write under the new run's id). Run it with
-    ``run_to_end``.
+    ``from_failed_node``: the history before the failed node is carried over (completed nodes as
+    ``skipped`` with their outputs), only the failed node and what follows run again, and they write
+    as the original run (same write-ledger batch ids and Idempotency-Keys), so a create that reached
+    Close before the failure is found, not repeated. Otherwise the whole graph runs again under the
+    new run's id. A run is retried once: the original records ``retried_by``; retry the retry.
+    Run it with ``run_to_end``.
     """
     old = ledger.run(run_id)
     if old is None:
         raise ConfigError(f"no run {run_id!r} in the run ledger; `closeflow runs list` shows the runs")
     if not old.finished:
         raise ConfigError(f"run {run_id} is {old.status}; only finished runs can be retried")
+    if old.retried_by is not None:
+        raise ConfigError(f"run {run_id} was already retried by run {old.retried_by}; retry that run instead")
+    context = {k: v for k, v in old.context.items() if k != "writes_as"}
     reused: list[NodeRecord] = []
     if from_failed_node:
-        failures = [i for i, n in enumerate(old.nodes) if n.status == "failed"]
-        if not failures:
+        if not any(n.status == "failed" for n in old.nodes):
             raise ConfigError(
                 f"run {run_id} has no failed node to retry from; retry it without --from-failed-node"
             )
-        first_of_last = failures[-1]
-        failed_id = old.nodes[first_of_last].node_id
-        while first_of_last > 0 and old.nodes[first_of_last - 1].node_id == failed_id:
-            first_of_last -= 1  # earlier attempts of the same node
-        reused = [
-            NodeRecord(**{**n.__dict__, "status": "skipped"})
-            for n in old.nodes[:first_of_last]
-            if n.status in COMPLETED
-        ]
-    return ledger.create_run(
-        play=old.play,
-        source=old.source,  # type: ignore[arg-type]
-        record_id=old.record_id,
-        change_seq=old.change_seq,
-        trigger=old.trigger,
-        context={**old.context, "retry_of": run_id},
-        nodes=reused,
-    )
+        reused = carried_over(old.nodes)
+        context["writes_as"] = old.context.get("writes_as") or old.id
+    try:
+        return ledger.create_run(
+            play=old.play,
+            source=old.source,  # type: ignore[arg-type]
+            record_id=old.record_id,
+            change_seq=old.change_seq,
+            trigger=old.trigger,
+            context={**context, "retry_of": run_id},
+            nodes=reused,
+            retry_of=run_id,
+        )
+    except AlreadyRetried as exc:
+        raise ConfigError(
+            f"run {run_id} was already retried by run {exc.by}; retry that run instead"
+        ) from None

@@ -15,32 +15,26 @@ no worker thread or process to kill, and a runaway loop stops within one templat
 
 from __future__ import annotations
 
-import math
+import json
 import re
-import sys
-import time
 from collections.abc import Callable, Mapping
-from types import FrameType
 from typing import Any, TypeVar
 
 import jinja2
 import jmespath
-from jinja2.filters import do_format as format_filter
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jmespath.exceptions import JMESPathError
 
 from closeflow.close import ConfigError
+from closeflow.plays._sandbox import Deadline, Sandbox, TooBig, size_of, within
 
-__all__ = ["Evaluator", "ExpressionError", "is_dynamic"]
+__all__ = ["Evaluator", "ExpressionError", "is_dynamic", "size_of", "switch_key"]
 
 T = TypeVar("T")
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 # Rendered text that reads as "no" when a template decides a branch or filter.
 _FALSE_TEXT = frozenset({"", "false", "0", "none", "null", "no"})
-_TEMPLATE_FILE = "<template>"  # the code filename Jinja2 gives compiled templates
 _CACHE_SIZE = 2048
-_NUMBER = re.compile(r"\d{6,}")  # a width or precision in a format string big enough to matter
 
 
 class ExpressionError(ConfigError):
@@ -52,12 +46,17 @@ class ExpressionError(ConfigError):
         super().__init__(f"expression {_clip(expression)!r} failed: {reason}")
 
 
-class _Deadline(Exception):
-    """Raised from the trace function inside a template that ran past the time limit."""
-
-
-class _TooBig(Exception):
-    """Raised inside a template about to build a value over the output cap."""
+def switch_key(value: Any) -> str:
+    """A switch value as the case key it matches: written as JSON writes it (``true``, ``false``,
+    ``null``, ``3``, ``2.5``), because case keys are the text the user wrote in YAML (``true:``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JSON has one number type: `2:` matches 2.0
+    try:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def is_dynamic(value: Any) -> bool:
@@ -73,7 +72,7 @@ class Evaluator:
     def __init__(self, time_limit: float = 1.0, max_output: int = 100_000) -> None:
         self.time_limit = time_limit
         self.max_output = max_output
-        self._env = _Sandbox(max_output)
+        self._env = Sandbox(max_output)
         self._templates: dict[str, jinja2.Template] = {}
         self._expressions: dict[str, Callable[..., Any]] = {}
         self._paths: dict[str, Any] = {}
@@ -127,10 +126,19 @@ class Evaluator:
         return compiled
 
     def _path(self, path: str, context: Mapping[str, Any]) -> Any:
+        compiled = self._compiled_path(path)
         try:
-            return self._compiled_path(path).search(dict(context))
+            result = within(self.time_limit, lambda: compiled.search(dict(context)))
         except JMESPathError as exc:
             raise ExpressionError(path, _first_line(exc)) from None
+        except Deadline:
+            raise ExpressionError(path, f"took longer than the limit of {self.time_limit:g} s") from None
+        except RecursionError:
+            raise ExpressionError(path, "recursion too deep") from None
+        # `[@, @]` doubles a value at each step without copying it; writing it out would not be cheap.
+        if size_of(result, self.max_output) > self.max_output:
+            raise ExpressionError(path, f"the value is over the cap of {self.max_output} characters")
+        return result
 
     # -- Jinja2 ---------------------------------------------------------------------------------
 
@@ -177,7 +185,7 @@ class Evaluator:
         for chunk in template.generate(**context):
             size += len(chunk)
             if size > self.max_output:
-                raise _TooBig(f"the output is over the cap of {self.max_output} characters")
+                raise TooBig(f"the output is over the cap of {self.max_output} characters")
             parts.append(chunk)
         return "".join(parts)
 
@@ -197,12 +205,14 @@ class Evaluator:
             elif isinstance(item, list | tuple):
                 item = [plain(v) for v in item]
             if budget[0] < 0:
-                raise _TooBig(f"the value is over the cap of {self.max_output} characters")
+                raise TooBig(f"the value is over the cap of {self.max_output} characters")
             return item
 
         try:  # our own walk, bounded by the cap: no time limit needed
             return plain(value)
-        except _TooBig as exc:
+        except RecursionError:
+            raise ExpressionError(source, "the value is nested too deeply") from None
+        except TooBig as exc:
             raise ExpressionError(source, str(exc)) from None
         except jinja2.exceptions.SecurityError as exc:
             raise ExpressionError(source, f"not allowed in the sandbox: {exc}") from None
@@ -213,10 +223,10 @@ class Evaluator:
 
     def _guarded(self, source: str, work: Callable[[], T]) -> T:
         try:
-            return _within(self.time_limit, work)
-        except _Deadline:
+            return within(self.time_limit, work)
+        except Deadline:
             raise ExpressionError(source, f"took longer than the limit of {self.time_limit:g} s") from None
-        except _TooBig as exc:
+        except TooBig as exc:
             raise ExpressionError(source, str(exc)) from None
         except jinja2.exceptions.SecurityError as exc:
             raise ExpressionError(source, f"not allowed in the sandbox: {exc}") from None
@@ -228,112 +238,6 @@ class Evaluator:
             raise ExpressionError(source, f"{type(exc).__name__}: {exc}") from None
         except RecursionError:
             raise ExpressionError(source, "recursion too deep") from None
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox with size checks where one operation can build a huge value."""
-
-    intercepted_binops = frozenset({"*", "+", "%", "**"})
-
-    def __init__(self, max_output: int) -> None:
-        super().__init__(undefined=jinja2.StrictUndefined, autoescape=False)
-        self.max_output = max_output
-        self.globals.pop("lipsum", None)  # generates arbitrary amounts of text
-        for name in ("center", "indent", "format", "wordwrap", "truncate"):
-            self.filters[name] = self._capped_filter(self.filters[name])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(count, int):
-                    self._check(len(seq) * count)
-        elif operator == "%" and isinstance(left, str):
-            self._check_format(left)
-            for arg in right if isinstance(right, tuple) else (right,):
-                self._check_number(arg)
-        elif operator == "**" and _is_int(left) and _is_int(right) and abs(left) > 1 and right > 0:
-            self._check(int(right * math.log10(abs(left))))  # the result's digits
-        result = super().call_binop(context, operator, left, right)
-        if isinstance(result, str | list | tuple):
-            self._check(len(result))
-        return result
-
-    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        # `'x'.ljust(10**9)`, `'{:>999999999}'.format(…)`: refuse sizes over the cap before Python
-        # allocates them (one C call cannot be interrupted by the time limit).
-        method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
-        owner = getattr(method, "__self__", None)
-        if isinstance(owner, str) and getattr(method, "__name__", "") in ("format", "format_map"):
-            self._check_format(owner)
-        for arg in (*args, *kwargs.values()):
-            self._check_number(arg)
-        result = super().call(context, obj, *args, **kwargs)
-        if isinstance(result, str | list | tuple):
-            self._check(len(result))
-        return result
-
-    def capped_join(self, seq: Any) -> str:
-        text = "".join(str(item) for item in seq)
-        self._check(len(text))
-        return text
-
-    def _capped_filter(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        def capped(*args: Any, **kwargs: Any) -> Any:
-            if args and isinstance(args[0], str) and func is format_filter:
-                self._check_format(args[0])
-            for arg in (*args[1:], *kwargs.values()):
-                self._check_number(arg)
-            result = func(*args, **kwargs)
-            if isinstance(result, str):
-                self._check(len(result))
-            return result
-
-        # Keep Jinja2's pass_context/pass_environment markers.
-        capped.__dict__.update(getattr(func, "__dict__", {}))
-        return capped
-
-    def _check_number(self, value: Any) -> None:
-        if isinstance(value, int) and not isinstance(value, bool) and value > self.max_output:
-            raise _TooBig(f"the number {value} is over the size limit of {self.max_output}")
-
-    def _check_format(self, text: str) -> None:
-        for width in _NUMBER.findall(text):
-            self._check_number(int(width))
-
-    def _check(self, size: int) -> None:
-        if size > self.max_output:
-            raise _TooBig(f"the value would be over the cap of {self.max_output} characters")
-
-
-def _within(limit: float, work: Callable[[], T]) -> T:
-    """``work()``, stopped with ``_Deadline`` once ``limit`` seconds have passed.
-
-    The check runs on every call and on every line of compiled template code; frames outside
-    templates only pay for the call event. This measures CPU-bound work in this thread, so it reads
-    a monotonic counter, not the injectable wall clock.
-    """
-    deadline = time.monotonic() + limit
-
-    def in_template(frame: FrameType, event: str, arg: Any) -> Any:
-        if time.monotonic() > deadline:
-            raise _Deadline
-        return in_template
-
-    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
-        if time.monotonic() > deadline:
-            raise _Deadline
-        return in_template if frame.f_code.co_filename == _TEMPLATE_FILE else None
-
-    previous = sys.gettrace()
-    sys.settrace(on_call)
-    try:
-        return work()
-    finally:
-        sys.settrace(previous)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeflow.close import ConfigError
+from closeflow.plays._expressions import switch_key
 from closeflow.plays._ledger import NodeRecord
 
 END = "end"
@@ -193,7 +194,7 @@ def evaluate_control(node: Any, context: dict[str, Any], evaluator: Any) -> Node
             return NodeOutcome("succeeded", output={"value": taken, "next": target})
         if node.type == "switch":
             value = evaluator.evaluate(node.value, context)
-            key = "" if value is None else str(value)
+            key = switch_key(value)  # YAML keys are text: true → "true", 2.0 → "2", None → "null"
             target = node.cases.get(key, node.default)
             return NodeOutcome("succeeded", input={"value": value}, output={"case": key, "next": target})
         if node.type == "filter":

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from closeflow._clock import Clock, SystemClock
+from closeflow.plays._sandbox import size_of
 from closeflow.sync.store import StoreError
 from closeflow.sync.store._names import quote
 
@@ -31,6 +32,14 @@ RunSource = Literal["play", "tool", "cli", "mcp"]
 NodeStatus = Literal["succeeded", "failed", "skipped"]
 UNFINISHED = ("pending", "running", "waiting")
 FINISHED = ("succeeded", "failed", "filtered")
+
+
+class AlreadyRetried(StoreError):
+    """The run was retried before (``by``): a second retry would repeat the first one's writes."""
+
+    def __init__(self, run_id: str, by: str) -> None:
+        super().__init__(f"run {run_id} was already retried by run {by}; retry that run instead")
+        self.by = by
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class RunRecord:
     updated_at: float
     wake_at: float | None = None
     output: dict[str, Any] | None = None
+    retried_by: str | None = None
     nodes: list[NodeRecord] = field(default_factory=list)
 
     @property
@@ -89,8 +99,10 @@ class RunLedger(Protocol):
         context: dict[str, Any],
         run_id: str | None = None,
         nodes: Sequence[NodeRecord] = (),
+        retry_of: str | None = None,
     ) -> str: ...
     def enrol(self, play: str, record_id: str, change_seq: int, mode: str) -> bool: ...
+    def enrolments(self, play: str) -> list[tuple[str, int, str]]: ...
     def enrol_run(
         self,
         *,
@@ -141,16 +153,26 @@ _SCHEMA = [
 ]
 _RUN_COLUMNS = (
     "id, play, source, status, record_id, change_seq, trigger_json, context_json, output_json, error, "
-    "wake_at, created_at, updated_at"
+    "wake_at, created_at, updated_at, retried_by"
 )
+# Columns added after the first release: (name, SQL type), added to older ledgers on open.
+_ADDED_RUN_COLUMNS = (("retried_by", "TEXT"),)
 _NODE_COLUMNS = (
     "node_id, attempt, status, input_json, output_json, error, error_class, retryable, "
     "started_at, finished_at"
 )
 
 
+# A node output bigger than this is not stored whole (a JMESPath or HTTP answer can be huge).
+MAX_STORED = 1_000_000
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+    if value is None:
+        return None
+    if size_of(value, MAX_STORED) > MAX_STORED:
+        value = {"error": f"value over the run ledger's size cap ({MAX_STORED:,} characters); not stored"}
+    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _load(text: Any) -> Any:
@@ -179,10 +201,17 @@ class SqlRunLedger:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _columns(self, table: str) -> set[str]:
+        raise NotImplementedError
+
     def _create_schema(self) -> None:
         with self._transaction():
             for statement in _SCHEMA:
                 self._rows(statement)
+            present = self._columns("play_runs")
+            for name, sql_type in _ADDED_RUN_COLUMNS:
+                if name not in present:
+                    self._rows(f"ALTER TABLE play_runs ADD COLUMN {quote(name)} {sql_type}")
 
     # -- runs ----------------------------------------------------------------------------------
     def _insert_run(
@@ -198,7 +227,7 @@ class SqlRunLedger:
         now = self.clock.now()
         self._rows(
             f"INSERT INTO play_runs ({_RUN_COLUMNS}) "
-            "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+            "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL)",
             (run_id, play, source, record_id, change_seq, _dump(trigger), _dump(context), now, now),
         )
 
@@ -213,11 +242,22 @@ class SqlRunLedger:
         context: dict[str, Any],
         run_id: str | None = None,
         nodes: Sequence[NodeRecord] = (),
+        retry_of: str | None = None,
     ) -> str:
         """A new ``pending`` run; ``run_id`` may be given when the caller needs a stable id (tool calls);
-        ``nodes`` are outputs reused from an earlier run (replay), written in the same transaction."""
+        ``nodes`` are outputs reused from an earlier run (replay), written in the same transaction.
+        ``retry_of``: the run this one retries, marked ``retried_by`` in the same transaction;
+        ``AlreadyRetried`` if another retry got there first."""
         run_id = run_id or new_run_id()
         with self._transaction():
+            if retry_of is not None:
+                claimed = self._rows(
+                    "UPDATE play_runs SET retried_by = ? WHERE id = ? AND retried_by IS NULL RETURNING id",
+                    (run_id, retry_of),
+                )
+                if not claimed:
+                    by = self._rows("SELECT retried_by FROM play_runs WHERE id = ?", (retry_of,))
+                    raise AlreadyRetried(retry_of, str(by[0][0]) if by else "?")
             self._insert_run(run_id, play, source, record_id, change_seq, trigger, context)
             for node in nodes:
                 self._insert_node(run_id, node)
@@ -245,6 +285,14 @@ class SqlRunLedger:
         with self._transaction():
             return self._try_enrol(play, record_id, change_seq, mode, None)
 
+    def enrolments(self, play: str) -> list[tuple[str, int, str]]:
+        """The play's enrolments as (record_id, change_seq, mode), oldest first (a dry run copies them)."""
+        rows = self._rows(
+            "SELECT record_id, change_seq, mode FROM play_enrolments WHERE play = ? ORDER BY created_at",
+            (play,),
+        )
+        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     def enrol_run(
         self,
         *,
@@ -265,7 +313,9 @@ class SqlRunLedger:
         return run_id
 
     def _run_from_row(self, row: tuple[Any, ...], nodes: list[NodeRecord]) -> RunRecord:
-        (run_id, play, source, status, record_id, seq, trig, ctx, out, error, wake_at, created, updated) = row
+        (run_id, play, source, status, record_id, seq, trig, ctx, out, error, wake_at, created, updated) = (
+            row[:13]
+        )
         return RunRecord(
             id=run_id,
             play=play,
@@ -280,6 +330,7 @@ class SqlRunLedger:
             updated_at=float(updated),
             wake_at=None if wake_at is None else float(wake_at),
             output=_load(out),
+            retried_by=row[13],
             nodes=nodes,
         )
 
@@ -339,7 +390,11 @@ class SqlRunLedger:
     def record_node(self, run_id: str, node: NodeRecord) -> None:
         with self._transaction():
             self._insert_node(run_id, node)
-            self._rows("UPDATE play_runs SET updated_at = ? WHERE id = ?", (self.clock.now(), run_id))
+            # A recorded attempt ends any wait: clearing wake_at here, in the same transaction, means a
+            # crash before the next status change cannot leave a stale wake-up for a later delay node.
+            self._rows(
+                "UPDATE play_runs SET updated_at = ?, wake_at = NULL WHERE id = ?", (self.clock.now(), run_id)
+            )
 
     def _insert_node(self, run_id: str, node: NodeRecord) -> None:
         position = self._rows("SELECT COUNT(*) FROM play_run_nodes WHERE run_id = ?", (run_id,))[0][0]
@@ -408,6 +463,9 @@ class SqliteRunLedger(SqlRunLedger):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, tuple(params)).fetchall()
 
+    def _columns(self, table: str) -> set[str]:
+        return {str(row[1]) for row in self._rows(f"PRAGMA table_info({quote(table)})")}
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock up front, so two runners serialise instead of failing
@@ -457,6 +515,14 @@ class PostgresRunLedger(SqlRunLedger):
             self._conn.execute(sql.replace("?", "%s"), tuple(params)) if params else self._conn.execute(sql)
         )
         return cursor.fetchall() if cursor.description else []
+
+    def _columns(self, table: str) -> set[str]:
+        rows = self._rows(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = current_schema()",
+            (table,),
+        )
+        return {str(row[0]) for row in rows}
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -5,14 +5,14 @@ failure of the work itself, so the interpreter can apply the node's retry policy
 configuration errors fail the node without retries (the same inputs would fail the same way).
 
 Close is reached only through ``closeflow.actions``: its write ledger, keyed by
-``{run_id}:{node_id}``, is what makes a resumed or retried action node never repeat a create.
-HTTP nodes are at-least-once: a request whose answer was lost is sent again on retry or resume,
-with the same ``Idempotency-Key: {run_id}:{node_id}`` header so the receiver can drop the repeat.
+``{run_id}:{node_id}`` (``#{visit}`` appended when a loop visits the node again; the original run's
+id for a retry from the failed node), is what makes a resumed or retried action node never repeat
+a create. HTTP nodes are at-least-once: a request whose answer was lost is sent again on retry or
+resume, with that same key as ``Idempotency-Key`` header so the receiver can drop the repeat.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,9 +23,8 @@ from closeflow.actions import Ledger, parse_spec
 from closeflow.actions import execute as execute_action
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays._interpreter import NodeOutcome
+from closeflow.plays._secrets import REDACTED, SECRET_NAME
 
-REDACTED = "***"
-_SECRET_NAME = re.compile(r"authorization|api[-_]?key|cookie|token|secret|password|signature", re.IGNORECASE)
 _STATUS_CLASSES = {
     "400": "ValidationError",
     "401": "Unauthorized",
@@ -38,7 +37,7 @@ MAX_TEXT_OUTPUT = 20_000  # a webhook answering with a web page should not bloat
 
 def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
     """Header values whose names look secret, replaced before anything is stored."""
-    return {name: REDACTED if _SECRET_NAME.search(name) else value for name, value in headers.items()}
+    return {name: REDACTED if SECRET_NAME.search(name) else value for name, value in headers.items()}
 
 
 def redact_url(url: str) -> str:
@@ -46,7 +45,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1] if "@" in parts.netloc else parts.netloc
     query = [
-        (k, REDACTED if _SECRET_NAME.search(k) else v)
+        (k, REDACTED if SECRET_NAME.search(k) else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
@@ -79,7 +78,7 @@ class NodeExecutor:
     http: httpx2.AsyncClient | None = None
     dry_run: bool = False
 
-    async def action(self, node: Any, context: dict[str, Any], run_id: str) -> NodeOutcome:
+    async def action(self, node: Any, context: dict[str, Any], key: str) -> NodeOutcome:
         try:
             config = self.evaluator.evaluate(node.config, context)
             record = self.evaluator.evaluate(node.record, context)
@@ -109,9 +108,7 @@ class NodeExecutor:
                 return NodeOutcome(
                     "succeeded", input=stored_input, output={"records": found, "count": len(found)}
                 )
-            outcome = await execute_action(
-                self.client, spec, record, ledger=self.write_ledger, batch_id=f"{run_id}:{node.id}"
-            )
+            outcome = await execute_action(self.client, spec, record, ledger=self.write_ledger, batch_id=key)
         except ConfigError as exc:
             return NodeOutcome(
                 "failed", input=stored_input, error=str(exc), error_class=type(exc).__name__, retryable=False
@@ -129,7 +126,7 @@ class NodeExecutor:
             )
         return NodeOutcome("succeeded", input=stored_input, output=output)
 
-    async def request(self, node: Any, context: dict[str, Any], run_id: str) -> NodeOutcome:
+    async def request(self, node: Any, context: dict[str, Any], key: str) -> NodeOutcome:
         try:
             url = str(self.evaluator.evaluate(node.url, context))
             headers = {
@@ -138,7 +135,7 @@ class NodeExecutor:
             body = self.evaluator.evaluate(node.json_body, context)
         except ConfigError as exc:
             return NodeOutcome("failed", error=str(exc), error_class=type(exc).__name__, retryable=False)
-        headers.setdefault("Idempotency-Key", f"{run_id}:{node.id}")
+        headers.setdefault("Idempotency-Key", key)
         method = str(node.method).upper()
         stored_input = {
             "method": method,

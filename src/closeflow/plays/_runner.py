@@ -14,7 +14,8 @@ Why the order inside a cycle is what it is:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,6 @@ from closeflow.sync import Change, Store, StoreError, SyncResult, planned_views,
 
 CHANGE_PAGE = 1000  # change-log rows read at a time, so a first run over a big log stays small in memory
 SCHEDULE_KEY = "schedule:{play}"  # the ledger cursor that remembers when a scheduled play last ran
-FINISHED = ("succeeded", "failed", "filtered")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class PlayCycle:
     matched: int = 0  # of which the trigger matched
     enrolled: int = 0  # runs created
     already_enrolled: int = 0  # matched, but the enrolment mode had already run this record/change
+    trigger_errors: int = 0  # changes whose trigger expression failed (skipped; the last in ``error``)
     statuses: dict[str, int] = field(default_factory=dict)  # finished runs by status
     error: str | None = None
 
@@ -95,16 +96,23 @@ class _Cycle:
 
     async def execute(self, run_id: str, counts: PlayCycle | None) -> RunRecord:
         async with self.semaphore:
-            record = await run_to_end(
-                run_id,
-                self.catalog,
-                ledger=self.ledger,
-                client=self.client,
-                write_ledger=self.write_ledger,
-                clock=self.clock,
-                dry_run=self.dry_run,
-                http=self.http,
-            )
+            try:
+                record = await run_to_end(
+                    run_id,
+                    self.catalog,
+                    ledger=self.ledger,
+                    client=self.client,
+                    write_ledger=self.write_ledger,
+                    clock=self.clock,
+                    dry_run=self.dry_run,
+                    http=self.http,
+                )
+            except Exception as exc:  # the engine fails nodes, not runs; this is its last line of defence
+                self.ledger.set_status(run_id, "failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
+                found = self.ledger.run(run_id)
+                if found is None:
+                    raise
+                record = found
         self.report.runs.append(record)
         if counts is not None:
             counts.statuses[record.status] = counts.statuses.get(record.status, 0) + 1
@@ -231,14 +239,18 @@ async def _sleep_until(clock: Clock, deadline: float, stop: asyncio.Event | None
 
 async def _resume(cycle: _Cycle, plays: Sequence[str] | None) -> None:
     known = set(cycle.catalog.plays) | set(cycle.catalog.tools)
+    # A tool run is finished by its parent's tool node (resumed with the parent), never on its own:
+    # driving it here too would run its nodes twice at once.
     unfinished = [
-        run for run in cycle.ledger.unfinished() if run.play in known and (plays is None or run.play in plays)
+        run
+        for run in cycle.ledger.unfinished()
+        if run.source != "tool" and run.play in known and (plays is None or run.play in plays)
     ]
     cycle.report.resumed = len(unfinished)
     for run in unfinished:
         if run.play in cycle.catalog.plays:
             cycle.report.plays.setdefault(run.play, PlayCycle(run.play))
-    await asyncio.gather(*(cycle.execute(run.id, cycle.report.plays.get(run.play)) for run in unfinished))
+    await _gather(cycle.execute(run.id, cycle.report.plays.get(run.play)) for run in unfinished)
 
 
 async def _run_play(
@@ -259,13 +271,24 @@ async def _run_play(
             if counts.enrolled >= cap:
                 break
             counts.changes += 1
+            change = _whole(change)
             # An update's change-log row holds only the changed keys; the stored record fills in the rest.
             stored = (
                 cycle.store.get(change.model, change.record_id, include_deleted=True)
                 if change.kind == "updated"
                 else None
             )
-            if trigger_matches(play.trigger, change, cycle.evaluator, play.vars, custom_names, record=stored):
+            try:
+                matched = trigger_matches(
+                    play.trigger, change, cycle.evaluator, play.vars, custom_names, record=stored
+                )
+            except Exception as exc:  # one change's bad data must not stop the play
+                # Counted and reported, then passed: retrying the same expression on the same change
+                # fails the same way, and holding the cursor here would stop the play for good.
+                counts.trigger_errors += 1
+                counts.error = f"change {change.seq} ({change.model} {change.record_id}): {exc}"
+                matched = False
+            if matched:
                 counts.matched += 1
                 run_id = _enrol(cycle, play, change, stored, custom_names)
                 if run_id is None:
@@ -288,7 +311,15 @@ async def _run_batch(
     # a crash from here on resumes them as unfinished runs.
     if position > cycle.ledger.cursor(play.name):
         cycle.ledger.set_cursor(play.name, position)
-    await asyncio.gather(*(cycle.execute(run_id, counts) for _, run_id in batch))
+    await _gather(cycle.execute(run_id, counts) for _, run_id in batch)
+
+
+async def _gather(runs: Iterable[Coroutine[Any, Any, RunRecord]]) -> None:
+    # One run's unexpected error must not cancel or hide the others: all finish, then it is raised.
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _enrol(
@@ -305,6 +336,16 @@ def _enrol(
         trigger=context["change"],
         context=context,
     )
+
+
+def _whole(change: Change) -> Change:
+    """An added record has an empty ``before`` and a removed one an empty ``after`` (not null), so
+    ``change.before.status_label`` is simply undefined for a new lead instead of an error."""
+    if change.kind == "added" and change.before is None:
+        return dataclasses.replace(change, before={})
+    if change.kind == "removed" and change.after is None:
+        return dataclasses.replace(change, after={})
+    return change
 
 
 def run_context(
@@ -338,10 +379,3 @@ def _custom_names(store: Store) -> dict[str, dict[str, str]]:
             if column.key.startswith("custom."):
                 names.setdefault(model, {}).setdefault(column.name, column.key)
     return names
-
-
-def statuses_of(runs: Iterable[RunRecord]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for run in runs:
-        totals[run.status] = totals.get(run.status, 0) + 1
-    return totals

@@ -1,31 +1,62 @@
-"""Play and tool files: the strict models, and loading a file or a whole ``plays/`` folder.
+"""Loading a play or tool file, or a whole ``plays/`` folder, into the models of ``_models``.
 
 Every problem becomes a ``PlayFileError`` naming the file, the line and a fix. Loading checks what
-can be checked without Close: node types and fields, graph targets, ``where`` filters, template and
-JMESPath syntax, action configurations (through ``closeflow.actions.parse_spec``), tool references.
+can be checked without Close: node types and fields, graph targets and cycles, ``where`` filters,
+template and JMESPath syntax, action configurations (through ``closeflow.actions.parse_spec``),
+trigger models, retry error names, tool input defaults, secrets, tool references.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, get_args
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel
 
 from closeflow.actions import ActionSpec, parse_spec
-from closeflow.close import ConfigError, Filter, FilterError, parse_where
-from closeflow.plays._expressions import Evaluator, ExpressionError
+from closeflow.close import CloseError, ConfigError, FilterError, parse_where
+from closeflow.plays._expressions import Evaluator, ExpressionError, is_dynamic
+from closeflow.plays._models import (
+    END,
+    NODE_CLASSES,
+    NODE_TYPES,
+    ActionNode,
+    BranchNode,
+    Catalog,
+    DelayNode,
+    EndNode,
+    Enrolment,
+    FilterNode,
+    Graph,
+    HttpNode,
+    Node,
+    NodeBase,
+    Play,
+    RetryPolicy,
+    Schedule,
+    SecretRef,
+    SetNode,
+    SwitchNode,
+    Tool,
+    ToolInput,
+    ToolNode,
+    ToolOutput,
+    Trigger,
+)
 from closeflow.plays._schedule import parse_cron, parse_duration
+from closeflow.plays._secrets import looks_secret
+from closeflow.plays._tools import fits
 from closeflow.plays._yaml import YAML_11_BOOLEANS, Location, PlayFileError, YamlDocument, load_yaml
+from closeflow.sync import MODEL_NAMES
 
 __all__ = [
     "ACTIONS",
     "NODE_TYPES",
+    "RETRY_ERROR_NAMES",
     "ActionNode",
     "BranchNode",
     "Catalog",
@@ -40,6 +71,7 @@ __all__ = [
     "PlayFileError",
     "RetryPolicy",
     "Schedule",
+    "SecretRef",
     "SetNode",
     "SwitchNode",
     "Tool",
@@ -55,206 +87,18 @@ __all__ = [
 _SPEC_CLASSES: tuple[type[BaseModel], ...] = get_args(get_args(ActionSpec)[0])
 ACTIONS: tuple[str, ...] = tuple(str(spec.model_fields["action"].default) for spec in _SPEC_CLASSES)
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
-END = "end"
-ChangeKind = Literal["added", "updated", "removed"]
-CHANGE_KINDS: tuple[ChangeKind, ...] = ("added", "updated", "removed")
-ValueType = Literal["string", "number", "integer", "boolean", "object", "array"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True)
+def _error_names(cls: type[BaseException]) -> list[str]:
+    return [cls.__name__, *(name for sub in cls.__subclasses__() for name in _error_names(sub))]
 
 
-class RetryPolicy(_Strict):
-    max_attempts: int = Field(default=1, ge=1, le=100)
-    initial_interval: float = Field(default=1.0, ge=0)
-    backoff_coefficient: float = Field(default=2.0, ge=1)
-    max_interval: float = Field(default=60.0, ge=0)
-    non_retryable: list[str] = Field(default_factory=list)
-
-
-class NodeBase(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-    type: str
-    next: str | None = None
-    on_failure: str | None = None
-    retry: RetryPolicy = RetryPolicy()
-    line: SkipJsonSchema[int] = Field(default=0, exclude=True)
-
-    def targets(self) -> dict[str, str]:
-        """Field name → node id this node may go to."""
-        found = {"next": self.next, "on_failure": self.on_failure}
-        return {key: value for key, value in found.items() if value is not None}
-
-
-class ActionNode(NodeBase):
-    type: Literal["action"]
-    action: str
-    config: dict[str, Any]
-    record: dict[str, Any] = Field(default_factory=dict)
-
-
-class HttpNode(NodeBase):
-    type: Literal["http"]
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    url: Any
-    headers: dict[str, Any] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
-    timeout: float = Field(default=10.0, gt=0)
-
-
-class BranchNode(NodeBase):
-    type: Literal["branch"]
-    if_: Any = Field(alias="if")
-    then: str
-    else_: str = Field(alias="else")
-
-    def targets(self) -> dict[str, str]:
-        return {**super().targets(), "then": self.then, "else": self.else_}
-
-
-class SwitchNode(NodeBase):
-    type: Literal["switch"]
-    value: Any
-    cases: dict[str, str]
-    default: str = END
-
-    def targets(self) -> dict[str, str]:
-        return {
-            **super().targets(),
-            **{f"cases.{k}": v for k, v in self.cases.items()},
-            "default": self.default,
-        }
-
-
-class FilterNode(NodeBase):
-    type: Literal["filter"]
-    if_: Any = Field(alias="if")
-
-
-class SetNode(NodeBase):
-    type: Literal["set"]
-    vars: dict[str, Any]
-
-
-class DelayNode(NodeBase):
-    type: Literal["delay"]
-    seconds: float = Field(ge=0)
-
-
-class ToolNode(NodeBase):
-    type: Literal["tool"]
-    tool: str
-    input: dict[str, Any] = Field(default_factory=dict)
-
-
-class EndNode(NodeBase):
-    type: Literal["end"]
-    status: Literal["succeeded", "failed"] = "succeeded"
-
-
-Node = Annotated[
-    ActionNode | HttpNode | BranchNode | SwitchNode | FilterNode | SetNode | DelayNode | ToolNode | EndNode,
-    Field(discriminator="type"),
-]
-NODE_CLASSES: dict[str, type[NodeBase]] = {
-    "action": ActionNode, "http": HttpNode, "branch": BranchNode, "switch": SwitchNode, "filter": FilterNode,
-    "set": SetNode, "delay": DelayNode, "tool": ToolNode, "end": EndNode,
-}  # fmt: skip
-NODE_TYPES = tuple(NODE_CLASSES)
-
-
-class Trigger(_Strict):
-    model: str
-    on: list[ChangeKind] = Field(default_factory=lambda: list(CHANGE_KINDS), min_length=1)
-    where: str | None = None
-    changed: list[str] = Field(default_factory=list)
-    when: Any = None
-    _filter: Filter | None = PrivateAttr(default=None)
-
-    @property
-    def filter(self) -> Filter | None:
-        """``where`` parsed (``closeflow.close`` filter model)."""
-        return self._filter
-
-    def model_post_init(self, context: Any) -> None:
-        self._filter = parse_where(self.where) if self.where else None
-
-
-class Enrolment(_Strict):
-    mode: Literal["once", "every_change"] = "once"
-    batch_size: int = Field(default=50, ge=1)
-    max_records_per_run: int = Field(default=500, ge=1)
-
-
-class Schedule(_Strict):
-    kind: Literal["manual", "after_sync", "every", "cron"] = "after_sync"
-    every_seconds: float | None = None
-    cron: str | None = None
-
-
-class Graph(_Strict):
-    nodes: list[Node] = Field(min_length=1)
-    start: str
-
-    def node(self, node_id: str) -> NodeBase:
-        return next(n for n in self.nodes if n.id == node_id)
-
-    def next_of(self, node_id: str) -> str:
-        """Where a node goes when it succeeds and names no ``next``: the following node, or the end."""
-        ids = [n.id for n in self.nodes]
-        node = self.node(node_id)
-        if node.next is not None:
-            return node.next
-        index = ids.index(node_id)
-        return ids[index + 1] if index + 1 < len(ids) else END
-
-
-class ToolInput(_Strict):
-    type: ValueType
-    required: bool = True
-    description: str = ""
-    default: Any = None
-
-
-class ToolOutput(_Strict):
-    type: ValueType
-    description: str = ""
-    value: Any
-
-
-class Play(_Strict):
-    kind: Literal["play"]
-    name: str
-    description: str = ""
-    vars: dict[str, Any] = Field(default_factory=dict)
-    trigger: Trigger
-    enrolment: Enrolment = Enrolment()
-    schedule: Schedule = Schedule()
-    graph: Graph
-    path: str
-    warnings: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
-
-
-class Tool(_Strict):
-    kind: Literal["tool"]
-    name: str
-    description: str
-    vars: dict[str, Any] = Field(default_factory=dict)
-    inputs: dict[str, ToolInput] = Field(default_factory=dict)
-    outputs: dict[str, ToolOutput] = Field(default_factory=dict)
-    graph: Graph
-    path: str
-    warnings: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
-
-
-@dataclass
-class Catalog:
-    """Every play and tool of a folder, checked together (names unique, tool references resolved)."""
-
-    plays: dict[str, Play] = field(default_factory=dict)
-    tools: dict[str, Tool] = field(default_factory=dict)
+# What a node failure's error_class can be, so a typo in `non_retryable` is caught at load time:
+# closeflow.close's errors, and the plays' own (an http status outside expect_status, a failed
+# expression, bad tool inputs, a failed tool run).
+RETRY_ERROR_NAMES: tuple[str, ...] = tuple(
+    sorted({*_error_names(CloseError), "HttpStatus", "ExpressionError", "ToolInputError", "ToolFailed"})
+)
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -354,6 +198,7 @@ def build(doc: YamlDocument) -> Play | Tool:
         raise doc.error(
             ("nodes",), "a play needs a non-empty list of nodes under `nodes:`", "add `nodes:` with one item"
         )
+    _finite(doc, (), data)
     evaluator = Evaluator()
     nodes = [_node(doc, index, raw, evaluator) for index, raw in enumerate(raw_nodes)]
     fields = {k: v for k, v in data.items() if k not in ("nodes", "start", "schedule")}
@@ -365,16 +210,21 @@ def build(doc: YamlDocument) -> Play | Tool:
             raise doc.error(
                 ("trigger",), "a play needs a `trigger:` mapping", "add `trigger: {model: leads}`"
             )
+        _trigger_model(doc, data["trigger"].get("model"))
         _where(doc, data["trigger"].get("where"))
         _values(doc, ("trigger", "when"), data["trigger"].get("when"), evaluator)
     else:
         for output, spec in (data.get("outputs") or {}).items():
             if isinstance(spec, dict):
                 _values(doc, ("outputs", output, "value"), spec.get("value"), evaluator)
-    _values(doc, ("vars",), data.get("vars"), evaluator)
+    vars_warnings = _vars(doc, data.get("vars"))
     model: type[Play] | type[Tool] = Play if kind == "play" else Tool
     item: Play | Tool = _validate(doc, model, fields, ())
+    if isinstance(item, Tool):
+        _input_defaults(doc, item)
+    item.warnings.extend(vars_warnings)
     item.warnings.extend(_check_graph(doc, item.graph, ("start",) if "start" in data else ("nodes", 0)))
+    _check_cycles(doc, item.graph)
     return item
 
 
@@ -395,6 +245,7 @@ def _node(doc: YamlDocument, index: int, raw: Any, evaluator: Evaluator) -> Node
         if key in raw:
             _values(doc, (*loc, key), raw[key], evaluator)
     node = _validate(doc, NODE_CLASSES[node_type], raw, loc)
+    _non_retryable(doc, loc, node)
     located: NodeBase = node.model_copy(update={"line": doc.line_of(loc) or 0})
     if isinstance(located, ActionNode):
         _action(doc, loc, located)
@@ -431,6 +282,83 @@ def _values(doc: YamlDocument, loc: Location, value: Any, evaluator: Evaluator) 
         raise doc.error(loc, f"bad expression {exc.expression!r}: {exc.reason}") from None
 
 
+def _finite(doc: YamlDocument, loc: Location, value: Any) -> None:
+    """Refuse ``.nan`` and ``.inf`` anywhere: no setting means them, and JSON cannot store them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise doc.error(loc, f"{value} is not a usable number", "write a finite number, e.g. 30")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite(doc, (*loc, key), item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite(doc, (*loc, index), item)
+
+
+def _trigger_model(doc: YamlDocument, model: Any) -> None:
+    if isinstance(model, str) and model not in MODEL_NAMES:
+        raise doc.error(
+            ("trigger", "model"),
+            f'unknown data model "{model}"; plays trigger on the models closeflow syncs: '
+            f"{', '.join(MODEL_NAMES)}",
+            _did_you_mean(model, MODEL_NAMES),
+        )
+
+
+def _vars(doc: YamlDocument, raw: Any) -> list[str]:
+    """Play- and tool-level vars are literals, stored with every run: no templates, no credentials."""
+    warnings: list[str] = []
+    if not isinstance(raw, dict):
+        return warnings
+    for name, value in raw.items():
+        if _holds_expression(value):
+            raise doc.error(
+                ("vars", name),
+                f"vars.{name} holds a path or template, but play-level vars are used as written",
+                "compute it in a `set` node (type: set, vars: {...}) as the first node",
+            )
+        reason = looks_secret(str(name), value)
+        if reason:
+            # A warning, not an error, until every engine path passes `secrets` through: a play
+            # that works today keeps loading, and `plays validate` shows the fix.
+            warnings.append(
+                f"{doc.path}:{doc.line_of(('vars', name)) or 1}: vars.{name} looks like a secret "
+                f"({reason}) and vars are stored with every run; move it to "
+                f"`secrets: {{{name}: {{env: {str(name).upper()}}}}}`, set that environment variable, "
+                f"and write secrets.{name} where you used vars.{name}"
+            )
+    return warnings
+
+
+def _holds_expression(value: Any) -> bool:
+    if is_dynamic(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_expression(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_expression(item) for item in value)
+    return False
+
+
+def _non_retryable(doc: YamlDocument, loc: Location, node: NodeBase) -> None:
+    for index, name in enumerate(node.retry.non_retryable):
+        if name not in RETRY_ERROR_NAMES:
+            raise doc.error(
+                (*loc, "retry", "non_retryable", index),
+                f'node "{node.id}": non_retryable names the unknown error "{name}"',
+                _did_you_mean(name, RETRY_ERROR_NAMES) or f"use one of {', '.join(RETRY_ERROR_NAMES)}",
+            )
+
+
+def _input_defaults(doc: YamlDocument, tool: Tool) -> None:
+    for name, spec in tool.inputs.items():
+        if spec.default is not None and not fits(spec.type, spec.default):
+            raise doc.error(
+                ("inputs", name, "default"),
+                f"input {name!r} is declared {spec.type} but its default {spec.default!r} is not",
+                f"give a {spec.type} default, or change `type:`",
+            )
+
+
 def _where(doc: YamlDocument, where: Any) -> None:
     if where is None:
         return
@@ -460,7 +388,10 @@ def _schedule(doc: YamlDocument, raw: Any) -> Schedule:
         ((key, value),) = raw.items()
         try:
             if key == "every" and isinstance(value, str | int | float) and not isinstance(value, bool):
-                return Schedule(kind="every", every_seconds=parse_duration(str(value)))
+                seconds = parse_duration(str(value))
+                if not math.isfinite(seconds):  # float() reads "nan" and "inf" too
+                    raise ConfigError(f"every {value!r} is not a finite duration")
+                return Schedule(kind="every", every_seconds=seconds)
             if key == "cron" and isinstance(value, str):
                 parse_cron(value)
                 return Schedule(kind="cron", cron=value)
@@ -538,12 +469,43 @@ def _check_graph(doc: YamlDocument, graph: Graph, start_loc: Location) -> list[s
         if current == END or current in reached:
             continue
         reached.add(current)
-        reached_node = graph.node(current)
-        todo.extend(reached_node.targets().values())
-        if reached_node.next is None and not isinstance(reached_node, BranchNode | SwitchNode | EndNode):
-            todo.append(graph.next_of(current))
+        todo.extend(graph.successors(current))
     return [
         f'{doc.path}:{node.line}: node "{node.id}" can never run (nothing leads to it)'
         for node in graph.nodes
         if node.id not in reached
     ]
+
+
+def _check_cycles(doc: YamlDocument, graph: Graph) -> None:
+    """Refuse a path that returns to a node: runs visit each node at most once, so a loop would
+    either hang a runner or reuse one visit's idempotency keys for another."""
+    done: set[str] = set()
+    for first in (n.id for n in graph.nodes):
+        path: list[str] = []
+        on_path: set[str] = set()
+        # Depth-first with an explicit stack: a play may have thousands of nodes.
+        stack: list[tuple[str, int]] = [(first, 0)]
+        while stack:
+            current, index = stack.pop()
+            if index == 0:
+                if current == END or current in done:
+                    continue
+                if current in on_path:
+                    loop = [*path[path.index(current) :], current]
+                    node = graph.node(current)
+                    raise doc.error(
+                        ("nodes", [n.id for n in graph.nodes].index(current)),
+                        f'the nodes loop: {" → ".join(loop)} (node "{node.id}", line {node.line})',
+                        "plays run each node at most once; use a tool, or split the play",
+                    )
+                path.append(current)
+                on_path.add(current)
+            successors = graph.successors(current)
+            if index < len(successors):
+                stack.append((current, index + 1))
+                stack.append((successors[index], 0))
+            else:
+                path.pop()
+                on_path.discard(current)
+                done.add(current)
