@@ -4,7 +4,9 @@ It lives in the same database as the sync store, in tables of its own (``play_ru
 ``play_run_nodes``, ``play_enrolments``, ``play_cursors``), so a runner needs one connection string.
 Every status change and node record commits in its own transaction: a runner killed at any moment
 leaves a history the interpreter can resume from. Enrolment uniqueness is a primary key, not a
-check-then-insert, so two runners racing on one change enrol the record once.
+check-then-insert, so two runners racing on one change enrol the record once. Driving a run is
+guarded by a lease (``claim``): one conditional UPDATE, so two runners on one database never drive the
+same run at once.
 
 The SQL is the subset SQLite and Postgres share (``?`` placeholders are rewritten for psycopg).
 """
@@ -127,6 +129,10 @@ class RunLedger(Protocol):
         self, run_id: str, status: RunStatus, *, error: str | None = None, wake_at: float | None = None
     ) -> None: ...
     def set_output(self, run_id: str, output: dict[str, Any]) -> None: ...
+    def claim(self, run_id: str, owner: str, *, until: float, now: float) -> bool: ...
+    def release(self, run_id: str, owner: str) -> None: ...
+    def lease_holder(self, run_id: str) -> str | None: ...
+    def take_over(self, run_id: str, owner: str, *, holder: str, until: float) -> bool: ...
     def unfinished(self) -> list[RunRecord]: ...
     def cursor(self, play: str) -> int: ...
     def set_cursor(self, play: str, seq: int) -> None: ...
@@ -156,7 +162,12 @@ _RUN_COLUMNS = (
     "wake_at, created_at, updated_at, retried_by"
 )
 # Columns added after the first release: (name, SQL type), added to older ledgers on open.
-_ADDED_RUN_COLUMNS = (("retried_by", "TEXT"),)
+# ``lease_owner``/``lease_until``: which runner drives the run, and until when (see ``claim``).
+_ADDED_RUN_COLUMNS = (
+    ("retried_by", "TEXT"),
+    ("lease_owner", "TEXT"),
+    ("lease_until", "DOUBLE PRECISION"),
+)
 _NODE_COLUMNS = (
     "node_id, attempt, status, input_json, output_json, error, error_class, retryable, "
     "started_at, finished_at"
@@ -430,6 +441,44 @@ class SqlRunLedger:
         """A tool run's checked outputs."""
         with self._transaction():
             self._rows("UPDATE play_runs SET output_json = ? WHERE id = ?", (_dump(output), run_id))
+
+    # -- leases -------------------------------------------------------------------------------
+    def claim(self, run_id: str, owner: str, *, until: float, now: float) -> bool:
+        """Take (or renew) the lease on a run until ``until``; False while another owner's lease
+        has not expired at ``now``. One conditional UPDATE, so of two racing runners exactly one wins.
+        Times are the claiming runner's clock: runners sharing a database need roughly synced clocks."""
+        with self._transaction():
+            taken = self._rows(
+                "UPDATE play_runs SET lease_owner = ?, lease_until = ? WHERE id = ? "
+                "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) RETURNING id",
+                (owner, until, run_id, now, owner),
+            )
+        return bool(taken)
+
+    def release(self, run_id: str, owner: str) -> None:
+        """Give the lease back (only the owner's own: an expired lease may have passed on)."""
+        with self._transaction():
+            self._rows(
+                "UPDATE play_runs SET lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND lease_owner = ?",
+                (run_id, owner),
+            )
+
+    def lease_holder(self, run_id: str) -> str | None:
+        """Who holds (or last held, if it expired) the run's lease; None when nobody does."""
+        rows = self._rows("SELECT lease_owner FROM play_runs WHERE id = ?", (run_id,))
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    def take_over(self, run_id: str, owner: str, *, holder: str, until: float) -> bool:
+        """Take the lease from ``holder`` before it expires (the caller knows the holder is dead);
+        False if it changed hands meanwhile, so two runners taking over at once cannot both win."""
+        with self._transaction():
+            taken = self._rows(
+                "UPDATE play_runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND lease_owner = ? "
+                "RETURNING id",
+                (owner, until, run_id, holder),
+            )
+        return bool(taken)
 
     # -- change-log position -------------------------------------------------------------------
     def cursor(self, play: str) -> int:

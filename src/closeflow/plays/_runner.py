@@ -9,12 +9,22 @@ Why the order inside a cycle is what it is:
    change), so re-reading changes after a crash can never enrol a record twice. A play's cursor
    moves only past changes whose runs already exist in the ledger: nothing is lost either.
 3. Runs execute concurrently up to ``concurrency``; the client's shared rate budget does the pacing.
+4. A run is driven only under a lease (``RunLedger.claim``): two runners on one database both see
+   each other's unfinished runs, and without it both would send the same HTTP node. The lease is
+   taken for ``LEASE_SECONDS`` and not renewed while the run is driven, so a run that takes longer
+   than that (a long inline delay, a slow tool) can be claimed by a second runner once it expires.
+   A runner killed holding leases would make its restarted successor wait them out, so an owner id
+   names its host and process: a lease whose holder was a process on this machine that no longer
+   exists is taken over at once (a holder elsewhere, or on a non-POSIX system, is waited out).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import socket
+import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +44,33 @@ from closeflow.sync import Change, Store, StoreError, SyncResult, planned_views,
 
 CHANGE_PAGE = 1000  # change-log rows read at a time, so a first run over a big log stays small in memory
 SCHEDULE_KEY = "schedule:{play}"  # the ledger cursor that remembers when a scheduled play last ran
+LEASE_SECONDS = 300.0  # how long a runner's claim on a run lasts (by its clock) before another may take it
+
+
+def new_owner() -> str:
+    """A runner's lease owner id, ``host/pid/random``: unique per runner, so two runners never share
+    a lease, and naming its process, so a successor can tell that a killed holder is gone."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """True only when ``holder`` was a runner process on this machine that no longer exists. Any
+    doubt (another host, a foreign id, not POSIX, a pid reused by a live process) answers False,
+    which only means waiting for the lease to expire."""
+    host, _, rest = holder.partition("/")
+    pid_text = rest.split("/", 1)[0]
+    if os.name != "posix" or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: a liveness probe, nothing is sent
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists but is not ours to signal
+        return False
+    return False
 
 
 @dataclass
@@ -88,31 +125,58 @@ class _Cycle:
     semaphore: asyncio.Semaphore
     http: httpx2.AsyncClient | None
     dry_run: bool = False
+    owner: str = field(default_factory=new_owner)
     evaluator: Evaluator = field(default_factory=Evaluator)
 
     def tick(self) -> None:
         if self.progress is not None:
             self.progress(self.report)
 
-    async def execute(self, run_id: str, counts: PlayCycle | None) -> RunRecord:
+    async def execute(self, run_id: str, counts: PlayCycle | None) -> RunRecord | None:
+        """Drive one run under this runner's lease; None when another runner holds it (or finished
+        it between our reading the unfinished runs and claiming it)."""
         async with self.semaphore:
+            # Claimed inside the semaphore, so time spent queued does not eat into the lease.
+            if not self._claim(run_id):
+                return None
             try:
-                record = await run_to_end(
-                    run_id,
-                    self.catalog,
-                    ledger=self.ledger,
-                    client=self.client,
-                    write_ledger=self.write_ledger,
-                    clock=self.clock,
-                    dry_run=self.dry_run,
-                    http=self.http,
-                )
-            except Exception as exc:  # the engine fails nodes, not runs; this is its last line of defence
-                self.ledger.set_status(run_id, "failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
-                found = self.ledger.run(run_id)
-                if found is None:
-                    raise
-                record = found
+                return await self._drive(run_id, counts)
+            finally:
+                self.ledger.release(run_id, self.owner)
+
+    def _claim(self, run_id: str) -> bool:
+        now = self.clock.now()
+        until = now + LEASE_SECONDS
+        if self.ledger.claim(run_id, self.owner, until=until, now=now):
+            return True
+        holder = self.ledger.lease_holder(run_id)
+        return (
+            holder is not None
+            and holder_is_gone(holder)
+            and self.ledger.take_over(run_id, self.owner, holder=holder, until=until)
+        )
+
+    async def _drive(self, run_id: str, counts: PlayCycle | None) -> RunRecord | None:
+        current = self.ledger.run(run_id)
+        if current is not None and current.finished:
+            return None
+        try:
+            record = await run_to_end(
+                run_id,
+                self.catalog,
+                ledger=self.ledger,
+                client=self.client,
+                write_ledger=self.write_ledger,
+                clock=self.clock,
+                dry_run=self.dry_run,
+                http=self.http,
+            )
+        except Exception as exc:  # the engine fails nodes, not runs; this is its last line of defence
+            self.ledger.set_status(run_id, "failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
+            found = self.ledger.run(run_id)
+            if found is None:
+                raise
+            record = found
         self.report.runs.append(record)
         if counts is not None:
             counts.statuses[record.status] = counts.statuses.get(record.status, 0) + 1
@@ -136,6 +200,7 @@ async def run_cycle(
     ignore_schedule: bool = False,
     limit: int | None = None,
     dry_run: bool = False,
+    owner: str | None = None,
 ) -> CycleReport:
     """One runner cycle: optionally sync, resume unfinished runs, then enrol and run each due play.
 
@@ -143,7 +208,8 @@ async def run_cycle(
     ``ignore_schedule`` they run even when not due (manual plays included); ``limit`` caps the
     records enrolled per play (below the play's own ``max_records_per_run``); ``dry_run`` runs
     action nodes as plans and sends no HTTP node (give it a throwaway ledger: the runs it records
-    are enrolments, and the play's cursor moves)."""
+    are enrolments, and the play's cursor moves). ``owner``: this runner's lease owner id (a new
+    one when omitted); runs leased by another runner are left to it."""
     unknown = sorted(set(plays or ()) - set(catalog.plays))
     if unknown:
         raise ConfigError(
@@ -161,6 +227,7 @@ async def run_cycle(
         asyncio.Semaphore(max(1, concurrency)),
         http,
         dry_run,
+        owner or new_owner(),
     )
     if sync_first:
         if client is None:
@@ -211,6 +278,7 @@ async def run_forever(
     if every <= 0:
         raise ConfigError(f"--every must be a positive duration, got {every} seconds")
     reports: list[CycleReport] = []
+    options.setdefault("owner", new_owner())  # one runner, one lease owner across its cycles
     while not (stop is not None and stop.is_set()) and (cycles is None or len(reports) < cycles):
         started = clock.now()
         report = await run_cycle(
@@ -246,11 +314,12 @@ async def _resume(cycle: _Cycle, plays: Sequence[str] | None) -> None:
         for run in cycle.ledger.unfinished()
         if run.source != "tool" and run.play in known and (plays is None or run.play in plays)
     ]
-    cycle.report.resumed = len(unfinished)
     for run in unfinished:
         if run.play in cycle.catalog.plays:
             cycle.report.plays.setdefault(run.play, PlayCycle(run.play))
-    await _gather(cycle.execute(run.id, cycle.report.plays.get(run.play)) for run in unfinished)
+    driven = await _gather(cycle.execute(run.id, cycle.report.plays.get(run.play)) for run in unfinished)
+    # Runs another runner holds the lease on are that runner's to resume, not counted here.
+    cycle.report.resumed = sum(1 for record in driven if record is not None)
 
 
 async def _run_play(
@@ -314,12 +383,15 @@ async def _run_batch(
     await _gather(cycle.execute(run_id, counts) for _, run_id in batch)
 
 
-async def _gather(runs: Iterable[Coroutine[Any, Any, RunRecord]]) -> None:
+async def _gather(runs: Iterable[Coroutine[Any, Any, RunRecord | None]]) -> list[RunRecord | None]:
     # One run's unexpected error must not cancel or hide the others: all finish, then it is raised.
     results = await asyncio.gather(*runs, return_exceptions=True)
+    driven: list[RunRecord | None] = []
     for result in results:
         if isinstance(result, BaseException):
             raise result
+        driven.append(result)
+    return driven
 
 
 def _enrol(
