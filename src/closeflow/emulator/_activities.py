@@ -104,15 +104,7 @@ def new_activity(
     )
     record.update(fields)
     org.activities.add(record)
-    org.bump_lead(lead_id, context)
-    org.record_event(
-        context,
-        object_type=event_object_type("activity", record),
-        object_id=record["id"],
-        lead_id=lead_id,
-        action="created",
-        data=record,
-    )
+    org.child_changed(context, event_object_type("activity", record), "created", record)
     return record
 
 
@@ -294,17 +286,7 @@ def update_activity(
     changed = changed_fields(current, updated)
     org.records["activity"][activity_id] = updated
     org.activities.touched()
-    org.bump_lead(updated["lead_id"], context)
-    org.record_event(
-        context,
-        object_type=kind.event_type,
-        object_id=activity_id,
-        lead_id=updated["lead_id"],
-        action="updated",
-        data=updated,
-        previous_data={key: current.get(key) for key in changed},
-        fields=changed,
-    )
+    org.child_changed(context, kind.event_type, "updated", updated, before=current, fields=changed)
     return updated
 
 

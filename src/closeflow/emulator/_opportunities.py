@@ -110,15 +110,7 @@ def create_opportunity(org: Organization, payload: dict[str, Any], context: Writ
         opportunity["lead_id"] = create_lead(org, {"name": "Untitled"}, context)["id"]
     derive(org, opportunity)
     org.opportunities.add(opportunity)
-    org.bump_lead(opportunity["lead_id"], context)
-    org.record_event(
-        context,
-        object_type="opportunity",
-        object_id=opportunity["id"],
-        lead_id=opportunity["lead_id"],
-        action="created",
-        data=opportunity,
-    )
+    org.child_changed(context, "opportunity", "created", opportunity)
     return opportunity
 
 
@@ -154,17 +146,7 @@ def update_opportunity(
     fields = changed_fields(current, updated)
     org.records["opportunity"][opportunity_id] = updated
     org.opportunities.touched()
-    org.bump_lead(updated["lead_id"], context)
-    org.record_event(
-        context,
-        object_type="opportunity",
-        object_id=opportunity_id,
-        lead_id=updated["lead_id"],
-        action="updated",
-        data=updated,
-        previous_data={key: current.get(key) for key in fields},
-        fields=fields,
-    )
+    org.child_changed(context, "opportunity", "updated", updated, before=current, fields=fields)
     if current["status_id"] != updated["status_id"]:
         opportunity_status_change(org, current, updated, context)
     return updated
@@ -174,16 +156,7 @@ def delete_opportunity(org: Organization, opportunity_id: str, context: WriteCon
     removed = org.opportunities.remove(opportunity_id)
     if removed is None:
         raise not_found()
-    org.bump_lead(removed["lead_id"], context)
-    org.record_event(
-        context,
-        object_type="opportunity",
-        object_id=opportunity_id,
-        lead_id=removed["lead_id"],
-        action="deleted",
-        data=None,
-        previous_data=removed,
-    )
+    org.child_changed(context, "opportunity", "deleted", removed)
 
 
 def _apply(

@@ -221,6 +221,35 @@ class Organization:
             lead["updated_by_name"] = self.user_name(context.user_id)
             self.touched()
 
+    def child_changed(
+        self,
+        context: WriteContext,
+        object_type: str,
+        action: str,
+        record: dict[str, Any],
+        *,
+        before: dict[str, Any] | None = None,
+        fields: list[str] | None = None,
+    ) -> None:
+        """A lead's opportunity, task or activity was ``created``, ``updated`` (``before`` and the
+        changed ``fields``) or ``deleted`` (``record`` as it was): its lead's ``date_updated`` moves
+        and the child's own event is recorded (§7.1)."""
+        self.bump_lead(record["lead_id"], context)
+        data: dict[str, Any] | None = None if action == "deleted" else record
+        previous: dict[str, Any] | None = record if action == "deleted" else None
+        if before is not None and fields is not None:
+            previous = {key: before.get(key) for key in fields}
+        self.record_event(
+            context,
+            object_type=object_type,
+            object_id=record["id"],
+            lead_id=record["lead_id"],
+            action=action,
+            data=data,
+            previous_data=previous,
+            fields=fields,
+        )
+
     def delete_children(self, lead_id: str, context: WriteContext) -> None:
         """Delete a lead's activities, tasks and opportunities, each with its ``deleted`` event.
 

@@ -98,15 +98,7 @@ def create_task(org: Organization, payload: dict[str, Any], context: WriteContex
         raise errors
     _derive(org, task, now)
     org.tasks.add(task)
-    org.bump_lead(lead_id, context)
-    org.record_event(
-        context,
-        object_type=event_object_type("task", task),
-        object_id=task["id"],
-        lead_id=lead_id,
-        action="created",
-        data=task,
-    )
+    org.child_changed(context, event_object_type("task", task), "created", task)
     return task
 
 
@@ -168,16 +160,8 @@ def update_task(
     fields = changed_fields(current, updated)
     org.records["task"][task_id] = updated
     org.tasks.touched()
-    org.bump_lead(updated["lead_id"], context)
-    org.record_event(
-        context,
-        object_type=event_object_type("task", updated),
-        object_id=task_id,
-        lead_id=updated["lead_id"],
-        action="updated",
-        data=updated,
-        previous_data={key: current.get(key) for key in fields},
-        fields=fields,
+    org.child_changed(
+        context, event_object_type("task", updated), "updated", updated, before=current, fields=fields
     )
     if updated["_type"] == "lead" and updated["is_complete"] and not current["is_complete"]:
         task_completed(org, updated, context)
@@ -188,13 +172,4 @@ def delete_task(org: Organization, task_id: str, context: WriteContext) -> None:
     removed = org.tasks.remove(task_id)
     if removed is None:
         raise not_found()
-    org.bump_lead(removed["lead_id"], context)
-    org.record_event(
-        context,
-        object_type=event_object_type("task", removed),
-        object_id=task_id,
-        lead_id=removed["lead_id"],
-        action="deleted",
-        data=None,
-        previous_data=removed,
-    )
+    org.child_changed(context, event_object_type("task", removed), "deleted", removed)
