@@ -6,8 +6,8 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from closeflow._clock import SystemClock
 from closeflow.actions import Ledger, SqliteLedger
 from closeflow.cli._app import app, console, err_console, fail, guarded, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
-from closeflow.close import CloseClient, ConfigError
+from closeflow.close import ConfigError
 from closeflow.plays import (
     Catalog,
     CycleReport,
@@ -93,12 +93,6 @@ def _catalog(folder: Path) -> Catalog:
     return load_folder(folder)
 
 
-@asynccontextmanager
-async def _client(profile: str | None, base_url: str | None) -> AsyncIterator[CloseClient]:
-    async with client_for(profile, base_url) as client:
-        yield client
-
-
 # --- closeflow run -------------------------------------------------------------------------------
 
 
@@ -167,7 +161,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)  # finish the current run, then stop cleanly
-    async with _client(profile, base_url) as client:
+    async with client_for(profile, base_url) as client:
         with Live(
             _cycle_table(CycleReport()), console=console, refresh_per_second=4, transient=False
         ) as live:
@@ -281,7 +275,7 @@ async def _run_play(
     profile: str | None,
     base_url: str | None,
 ) -> CycleReport:
-    async with _client(profile, base_url) as client:
+    async with client_for(profile, base_url) as client:
         return await run_cycle(
             session.catalog,
             store=session.store,
@@ -430,7 +424,7 @@ def runs_retry(
 async def _retry(
     session: _Session, ids: list[str], from_failed_node: bool, profile: str | None, base_url: str | None
 ) -> list[RunRecord]:
-    async with _client(profile, base_url) as client:
+    async with client_for(profile, base_url) as client:
         results = []
         for run_id in ids:
             new_id = retry_from(session.ledger, run_id, from_failed_node=from_failed_node)
@@ -506,7 +500,7 @@ def tools_run(
 async def _tool(
     session: _Session, name: str, values: dict[str, Any], profile: str | None, base_url: str | None
 ) -> tuple[RunRecord, dict[str, Any]]:
-    async with _client(profile, base_url) as client:
+    async with client_for(profile, base_url) as client:
         return await run_tool(
             name,
             values,
