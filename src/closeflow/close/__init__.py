@@ -46,6 +46,7 @@ from closeflow.close._ratelimit import (
     parse_rate_limit,
 )
 from closeflow.close._retry import RetryPolicy, is_retryable
+from closeflow.close._values import utc_text
 from closeflow.close._where import WhereSyntaxError, parse_where, to_text
 
 __all__ = [
@@ -98,5 +99,6 @@ __all__ = [
     "run_authorization_flow",
     "search_body",
     "to_text",
+    "utc_text",
     "value_key",
 ]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from closeflow._clock import Clock
+from closeflow.close import utc_text as close_utc_text
 from closeflow.sync._progress import StreamProgress
 from closeflow.sync._requester import StreamRequester
 from closeflow.sync.store import Change, Store
@@ -21,7 +22,7 @@ EVENT_RETENTION = 30 * 86_400.0
 
 def utc_text(timestamp: float) -> str:
     """An object-style date (``2026-01-01T00:00:00.000000+00:00``)."""
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+    return close_utc_text(datetime.fromtimestamp(timestamp, UTC))
 
 
 def naive_text(timestamp: float) -> str:

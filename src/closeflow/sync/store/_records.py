@@ -10,10 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from closeflow.close import utc_text as close_utc_text
 from closeflow.sync.store._types import StoreError
 
 
@@ -47,7 +48,7 @@ def utc_text(now: datetime) -> str:
     """ISO 8601 UTC with microseconds; the one timestamp format the store writes (sorts as text)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise StoreError("commit_page(now=…) needs a timezone-aware datetime, e.g. datetime.now(UTC)")
-    return now.astimezone(UTC).isoformat(timespec="microseconds")
+    return close_utc_text(now)
 
 
 def promoted_text(value: Any) -> str | None:
