@@ -72,11 +72,11 @@ class _Session:
 
 @contextmanager
 def _session(plays: Path, db: str, postgres: str | None, writes: str | None) -> Iterator[_Session]:
-    catalog = _catalog(plays)
+    catalog = load_catalog(plays)
     target = postgres or db
     store = open_store(target)
     ledger = open_run_ledger(target)
-    write_ledger = SqliteLedger(writes or (db if postgres is None else "closeflow-writes.db"))
+    write_ledger = SqliteLedger(write_ledger_path(db, postgres, writes))
     try:
         yield _Session(catalog, store, ledger, write_ledger)
     finally:
@@ -85,7 +85,13 @@ def _session(plays: Path, db: str, postgres: str | None, writes: str | None) -> 
         store.close()
 
 
-def _catalog(folder: Path) -> Catalog:
+def write_ledger_path(db: str, postgres: str | None, writes: str | None) -> str:
+    """The write ledger's SQLite file: --write-ledger, else the --db file (a Postgres store keeps it
+    beside, in closeflow-writes.db, as the write ledger is SQLite only)."""
+    return writes or (db if postgres is None else "closeflow-writes.db")
+
+
+def load_catalog(folder: Path) -> Catalog:
     if not folder.is_dir():
         raise ConfigError(
             f"no plays folder at {folder}: create it, or point --plays at the folder of play files"
@@ -191,7 +197,7 @@ async def _run(
 @guarded
 def plays_list(plays: Path = PlaysOption) -> None:
     """Each play: its trigger, enrolment and schedule."""
-    catalog = _catalog(plays)
+    catalog = load_catalog(plays)
     table = Table(
         Column("play", no_wrap=True),
         "trigger",
@@ -219,7 +225,7 @@ def plays_list(plays: Path = PlaysOption) -> None:
 @guarded
 def plays_validate(plays: Path = PlaysOption) -> None:
     """Check every play and tool file (YAML, fields, node graph, filters, tool references)."""
-    catalog = _catalog(plays)
+    catalog = load_catalog(plays)
     console.print(
         f"{len(catalog.plays)} play(s) and {len(catalog.tools)} tool(s) are valid in {plays}", soft_wrap=True
     )
@@ -448,7 +454,7 @@ async def _retry(
 @guarded
 def tools_list(plays: Path = PlaysOption) -> None:
     """Each tool: its inputs, outputs and description (what an agent would see)."""
-    catalog = _catalog(plays)
+    catalog = load_catalog(plays)
     table = Table(
         Column("tool", no_wrap=True),
         Column("inputs", overflow="fold"),

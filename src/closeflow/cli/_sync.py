@@ -26,7 +26,7 @@ from closeflow.sync import (
     open_store,
     sync,
 )
-from closeflow.sync.store import DEFAULT_PATH
+from closeflow.sync.store import DEFAULT_PATH, json_keys
 
 DbOption = typer.Option(None, "--db", help="SQLite file of the store [default: closeflow.db].")
 PostgresOption = typer.Option(
@@ -260,7 +260,7 @@ def sql_command(
     cut = bool(max_rows) and len(rows) > max_rows
     rows = rows[:max_rows] if max_rows else rows
     if output is RowsFormat.json:
-        keys = unique_names(columns)
+        keys = json_keys(columns)
         records = [dict(zip(keys, row, strict=True)) for row in rows]
         sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False, default=str) + "\n")
     elif output is RowsFormat.csv:
@@ -278,20 +278,6 @@ def sql_command(
             "or --max-rows 0 for all",
             highlight=False,
         )
-
-
-def unique_names(columns: list[str]) -> list[str]:
-    """Column names as JSON keys: a repeated name gets ``_2``, ``_3``… so no column is lost."""
-    taken: set[str] = set()
-    names = []
-    for column in columns:
-        name, n = column, 1
-        while name in taken:
-            n += 1
-            name = f"{column}_{n}"
-        taken.add(name)
-        names.append(name)
-    return names
 
 
 def _compact(value: Any) -> Any:

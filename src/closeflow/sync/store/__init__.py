@@ -10,6 +10,7 @@ One interface (``Store``), two backends: SQLite (embedded default) and Postgres 
 
 from __future__ import annotations
 
+from closeflow.sync.store._names import json_keys
 from closeflow.sync.store._types import (
     Change,
     ChangeKind,
@@ -77,5 +78,6 @@ __all__ = [
     "StoreError",
     "ViewColumn",
     "ViewType",
+    "json_keys",
     "open_store",
 ]

@@ -96,3 +96,18 @@ def unique_names(wanted: Iterable[str], reserved: Iterable[str]) -> list[str]:
         taken.add(name.casefold())
         result.append(name)
     return result
+
+
+def json_keys(columns: Iterable[str]) -> list[str]:
+    """A query's column names as JSON object keys: a repeated name gets ``_2``, ``_3``… so no column
+    is lost."""
+    taken: set[str] = set()
+    names = []
+    for column in columns:
+        name, n = column, 1
+        while name in taken:
+            n += 1
+            name = f"{column}_{n}"
+        taken.add(name)
+        names.append(name)
+    return names

@@ -1,0 +1,183 @@
+"""What a tool call does, per kind of tool: an action (search, or a write planned or executed), a
+tool of the plays folder, or a read of the local store. Each returns plain JSON-ready data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from closeflow._clock import Clock
+from closeflow.actions import Ledger, Outcome, Summary, execute, parse_spec, run_action, search
+from closeflow.close import CloseClient, ConfigError
+from closeflow.mcp._tool import AgentTool
+from closeflow.plays import RunLedger, run_tool
+from closeflow.sync import MODELS, VIEWS, Store, open_store, planned_views
+from closeflow.sync.store import json_keys
+from closeflow.sync.store._views import view_sql
+
+_VIEW_OF = {model: view for view, model, _object, _columns in VIEWS}
+_PROMOTED = {spec.name: spec.promoted for spec in MODELS}
+# Outcomes shown per call: an agent needs the failures and a sample, not a page per record.
+MAX_OUTCOMES = 100
+
+
+@dataclass
+class Resources:
+    """What calls need: a Close client, the write ledger (creates at most once), the run ledger,
+    the plays catalog (or None) and where the local store is (opened per call: the server is long-
+    lived and the store may not exist until the first ``closeflow sync``)."""
+
+    client: CloseClient
+    write_ledger: Ledger
+    run_ledger: RunLedger
+    clock: Clock
+    catalog: Any | None = None
+    store_target: str | None = None
+    open_store: Callable[[str | None], Store] | None = None
+
+    def store(self) -> Store:
+        if self.open_store is not None:
+            return self.open_store(self.store_target)
+        return open_store(self.store_target, create=False)
+
+
+def _outcomes(outcomes: list[Outcome], summary: Summary) -> dict[str, Any]:
+    shown = [o for o in outcomes if o.status == "failed"] + [o for o in outcomes if o.status != "failed"]
+    answer: dict[str, Any] = {
+        "summary": summary.to_dict(),
+        "outcomes": [o.to_dict() for o in shown[:MAX_OUTCOMES]],
+    }
+    if len(shown) > MAX_OUTCOMES:
+        answer["outcomes_left_out"] = len(shown) - MAX_OUTCOMES
+    return answer
+
+
+async def run_action_tool(
+    tool: AgentTool, arguments: dict[str, Any], *, plan: bool, batch_id: str, resources: Resources
+) -> dict[str, Any]:
+    """A search's records, or a write's outcomes (``plan``: nothing is written)."""
+    data = {k: v for k, v in arguments.items() if k != "records"}
+    if tool.tier == "read":
+        spec = parse_spec({**data, "action": tool.name})
+        found = [record async for record in search(resources.client, spec)]
+        return {"count": len(found), "records": found, "limit": spec.limit}
+    spec = parse_spec({**data, "action": tool.name, "dry_run": plan})
+    records = [dict(record) for record in arguments.get("records") or []]
+    ledger = None if plan else resources.write_ledger
+    if tool.name == "insert_note":
+        summary = Summary()
+        outcomes = []
+        for record in records:
+            outcome = await execute(resources.client, spec, record, ledger=ledger, batch_id=batch_id)
+            summary.add(outcome)
+            outcomes.append(outcome)
+        return _outcomes(outcomes, summary)
+    if tool.name.startswith("delete") and spec.where is None and not records:
+        raise ConfigError("a delete with match rules needs records: the values to match on")
+    if tool.name.startswith("delete") and spec.where is not None and records:
+        raise ConfigError("a delete by where takes no records; leave records out")
+    run = run_action(
+        resources.client,
+        spec,
+        records if records or spec.where is None else None,
+        batch_id=batch_id,
+        ledger=ledger,
+    )
+    outcomes = await run.collect()
+    return _outcomes(outcomes, run.summary)
+
+
+async def run_play_tool(
+    tool: AgentTool, arguments: dict[str, Any], *, plan: bool, resources: Resources
+) -> tuple[str, dict[str, Any]]:
+    """Run a tool of the plays folder (recorded in the run ledger by the engine, source ``mcp``)."""
+    run, outputs = await run_tool(
+        tool.name,
+        arguments,
+        resources.catalog,
+        ledger=resources.run_ledger,
+        client=resources.client,
+        write_ledger=None if plan else resources.write_ledger,
+        clock=resources.clock,
+        source="mcp",
+        dry_run=plan,
+    )
+    answer: dict[str, Any] = {"run_id": run.id, "status": run.status, "outputs": outputs}
+    if run.error:
+        answer["error"] = run.error
+    return run.id, answer
+
+
+def run_data_tool(tool: AgentTool, arguments: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    store = resources.store()
+    try:
+        if tool.name == "list_models":
+            return _list_models(store)
+        if tool.name == "describe_model":
+            return _describe_model(store, str(arguments["model"]))
+        return _query(store, str(arguments["sql"]), int(arguments.get("max_rows") or 50))
+    finally:
+        store.close()
+
+
+def _list_models(store: Store) -> dict[str, Any]:
+    models = [
+        {
+            "model": info.name,
+            "rows": info.rows,
+            "deleted_rows": info.deleted,
+            "last_sync": info.last_sync,
+            "query": _VIEW_OF.get(info.name, info.name),
+        }
+        for info in store.models()
+    ]
+    json_hint = "json_extract(data, '$.field')" if store.dialect == "sqlite" else "data->>'field'"
+    return {
+        "dialect": store.dialect,
+        "models": models,
+        "notes": "Views (…_view) hold live records only, one column per custom field. Tables hold every "
+        f"record with its whole Close JSON in `data` (read a field with {json_hint}) and deleted_at "
+        "set on records deleted in Close.",
+    }
+
+
+def _describe_model(store: Store, model: str) -> dict[str, Any]:
+    if model not in {info.name for info in store.models()}:
+        raise ConfigError(f"model {model!r} is not in this store yet: run closeflow sync {model}")
+    view = _VIEW_OF.get(model)
+    if view is None:
+        names, _rows = store.query(f"SELECT * FROM {model} LIMIT 0")  # noqa: S608 (model is from the enum)
+        return {"model": model, "query": model, "columns": [{"column": name} for name in names]}
+    _model, planned = planned_views(store)[view]
+    _statements, names = view_sql(store.dialect, model, view, _PROMOTED[model], planned)
+    fixed = len(names) - len(planned)
+    definitions = _definitions(store)
+    columns: list[dict[str, Any]] = [{"column": name, "from": name} for name in names[:fixed]]
+    for name, column in zip(names[fixed:], planned, strict=True):
+        entry: dict[str, Any] = {"column": name, "type": column.type, "from": column.key}
+        definition = definitions.get(column.key.removeprefix("custom."))
+        if definition is not None:
+            entry.update(custom_field=definition.get("name"), field_type=definition.get("type"))
+            if definition.get("choices"):
+                entry["choices"] = definition["choices"]
+        columns.append(entry)
+    return {"model": model, "query": view, "columns": columns}
+
+
+def _definitions(store: Store) -> dict[str, dict[str, Any]]:
+    found = (store.get("custom_fields", i) for i in list(store.live_ids("custom_fields")))
+    return {str(d["id"]): d for d in found if d}
+
+
+def _query(store: Store, sql: str, max_rows: int) -> dict[str, Any]:
+    columns, rows = store.query(sql, max_rows=max_rows + 1)
+    keys = json_keys(columns)
+    answer: dict[str, Any] = {
+        "columns": columns,
+        "rows": [dict(zip(keys, row, strict=True)) for row in rows[:max_rows]],
+        "row_count": min(len(rows), max_rows),
+    }
+    if len(rows) > max_rows:
+        answer["truncated"] = f"more rows than max_rows={max_rows}; page with LIMIT/OFFSET"
+    return answer
