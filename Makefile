@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/upsert.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/agents.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

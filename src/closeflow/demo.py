@@ -6,7 +6,9 @@ search, sync every data model into `demo.db`, upsert leads from a CSV (dry run f
 real, then again to show nothing is written twice), sync again and read the change log. Then the
 plays: it changes some leads in the emulator (qualifies some, moves others, deletes one), runs
 `closeflow run` once with the example plays of `examples/plays/` (sync → changes → plays), and
-shows the runs, one run node by node, and what the local webhook receiver got.
+shows the runs, one run node by node, and what the local webhook receiver got. Last, an agent's
+view: `closeflow mcp` over stdio, driven by the MCP SDK's client as an AI assistant would drive it
+(a query of the synced data, an upsert planned and then confirmed with its token).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def main() -> None:
                    "CLOSEFLOW_SEARCH_LAG": "0", "CLOSEFLOW_CONFIG_DIR": folder, "COLUMNS": "100"}  # fmt: skip
             _run_steps(env, _write_input(Path(folder)), Path(folder) / "ledger.db")
             _play_steps(env, base_url, Path(folder))
+            _agent_steps(env)
         print(
             f'\nExplore the synced data: .venv/bin/closeflow sql --db {DB} "select * from leads_view limit 5"'  # noqa: S608
         )
@@ -205,6 +208,44 @@ def _play_steps(env: dict[str, str], base_url: str, folder: Path) -> None:
         _summary(before_run, by_status, _Receiver.received)
     finally:
         server.shutdown()
+
+
+def _agent_steps(env: dict[str, str]) -> None:
+    try:
+        from mcp import Client, StdioServerParameters
+    except ImportError:
+        print("\n(the agent steps need the mcp extra: pip install -e '.[mcp]')")
+        return
+    command = ["mcp", "--allow", "read,write", "--db", DB]
+    _step("What an agent is shown (closeflow mcp, tiers read and write)", [*command, "--list-tools"], env)
+    server = StdioServerParameters(command=sys.executable, args=["-m", "closeflow", *command], env=env)
+    upsert = {
+        "records": [
+            {"email": "pam@dundermifflin.example.com", "name": "Pam Beesly", "title": "Office Manager"}
+        ],
+        "match_property": "email",
+        "match_value": "email",
+    }
+
+    async def agent() -> None:
+        async with Client(server, read_timeout_seconds=60) as session:
+            for title, name, arguments in (
+                ("query_sql", "query_sql", {"sql": "select status_label, count(*) as leads from leads_view "
+                                            "group by status_label order by leads desc", "max_rows": 5}),
+                ("upsert_contacts, first call: the plan and a token", "upsert_contacts", upsert),
+            ):  # fmt: skip
+                result = (await session.call_tool(name, arguments)).structured_content or {}
+                print(f"\n\033[1m── Agent calls {title}\033[0m\n{json.dumps(result)[:900]}")
+            token = result["confirmation_token"]
+            confirmed = await session.call_tool(name, {**upsert, "confirmation_token": token})
+            again = await session.call_tool(name, {**upsert, "confirmation_token": token})
+        print("\n\033[1m── Agent calls it again with the token: written once\033[0m")
+        print(json.dumps((confirmed.structured_content or {}).get("summary")))
+        print("\n\033[1m── …and the spent token cannot write twice\033[0m")
+        print((again.structured_content or {}).get("error"))
+
+    asyncio.run(agent())
+    _step("What the agent did, in the run ledger", ["runs", "list", "--source", "mcp", "--db", DB], env)
 
 
 def _summary(before_run: int, by_status: dict[str, int], received: list[tuple[str, Any]]) -> None:

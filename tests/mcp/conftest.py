@@ -19,10 +19,15 @@ from closeflow.emulator import Emulator
 from closeflow.mcp import AgentServer, Resources, ServerOptions, parse_config
 from closeflow.plays import SqliteRunLedger
 
+
 @pytest.fixture
 async def client(emulator: Emulator, clock: FakeClock) -> AsyncIterator[CloseClient]:
     async with CloseClient(
-        emulator.api_key, base_url=emulator.base_url, transport=emulator.transport(), clock=clock, search_lag=0
+        emulator.api_key,
+        base_url=emulator.base_url,
+        transport=emulator.transport(),
+        clock=clock,
+        search_lag=0,
     ) as close_client:
         yield close_client
 
@@ -46,7 +51,11 @@ Build = Callable[..., AgentServer]
 
 @pytest.fixture
 def build(
-    client: CloseClient, run_ledger: SqliteRunLedger, write_ledger: SqliteLedger, clock: FakeClock, tmp_path: Path
+    client: CloseClient,
+    run_ledger: SqliteRunLedger,
+    write_ledger: SqliteLedger,
+    clock: FakeClock,
+    tmp_path: Path,
 ) -> Build:
     """``build(allow="read,write", confirm=True, config={...}, catalog=None, **limits)`` → AgentServer."""
     from closeflow.mcp import Limits, parse_tiers

@@ -57,9 +57,7 @@ def _snapshot(db: Path) -> tuple[dict[str, dict[str, dict[str, object]]], Counte
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(
-    served_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[object, object, float]:
+def uninterrupted(served_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object, float]:
     """The store and change log of one sync never interrupted, and how long that sync took here."""
     db = tmp_path_factory.mktemp("reference") / "closeflow.db"
     started = time.monotonic()

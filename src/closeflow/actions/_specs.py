@@ -150,7 +150,9 @@ class _Matched(WriteSpec):
     """Specs that find existing records: ``match`` (ordered) or the ``match_property`` shorthand."""
 
     match_property: str | None = Field(
-        default=None, description="Shorthand for one match rule: the property to look up."
+        default=None,
+        description="Shorthand for one match rule: the property to look up in Close (as in match: id, "
+        'email, phone, url, domain, name, title, description or custom."Field Name").',
     )
     match_value: str | None = Field(
         default=None, description="Shorthand for one match rule: the input key holding the value."

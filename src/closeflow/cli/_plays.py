@@ -336,9 +336,14 @@ def runs_list(
             record.status,
             record.record_id or "",
             " → ".join(n.node_id for n in record.nodes),
-            record.error or "",
+            _first_words(record.error or ""),
         )
     console.print(table)
+
+
+def _first_words(text: str, limit: int = 60) -> str:
+    """A list row's error: its start; `runs show` has all of it."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @runs_app.command("show")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeflow._clock import Clock
-from closeflow.actions import Ledger, Outcome, Summary, execute, parse_spec, run_action, search
+from closeflow.actions import DeleteRefused, Ledger, Outcome, Summary, execute, parse_spec, run_action, search
 from closeflow.close import CloseClient, ConfigError
 from closeflow.mcp._tool import AgentTool
 from closeflow.plays import RunLedger, run_tool
@@ -84,8 +84,24 @@ async def run_action_tool(
         batch_id=batch_id,
         ledger=ledger,
     )
-    outcomes = await run.collect()
+    try:
+        outcomes = await run.collect()
+    except DeleteRefused as exc:  # its own advice ("set force") is not open to an agent
+        raise ConfigError(_over_max(spec, exc.count)) from None
+    if plan and tool.tier == "destructive":
+        # A dry run reports the deletes without refusing; confirming it could never succeed, so the
+        # agent gets the refusal now and no token.
+        count = len({i for o in outcomes if o.status == "planned" and o.plan == "delete" for i in o.ids})
+        if count > spec.max_affected:
+            raise ConfigError(_over_max(spec, count))
     return _outcomes(outcomes, run.summary)
+
+
+def _over_max(spec: Any, count: int) -> str:
+    return (
+        f"refusing to delete {count} {spec.object_type}s: more than max_affected={spec.max_affected}. "
+        "Nothing was deleted; narrow where or the records, or raise max_affected within this server's limit."
+    )
 
 
 async def run_play_tool(

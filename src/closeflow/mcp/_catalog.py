@@ -96,11 +96,22 @@ _AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "note": {"lead_id": "lead_id", "note": "note", "contact_id": "contact_id"},
 }
 
+_RECORD_KEYS = {
+    "lead": 'name, description, url, status (the status label, e.g. "Qualified"), addresses (a list of '
+    "{address_1, city, state, zipcode, country})",
+    "contact": "name, title, email and phone (one value each, added to the contact's emails / phones), "
+    "emails, phones and urls (a value, a list, or objects with a type), lead_id (the lead the contact "
+    "belongs to; without it Close creates a new lead named after the contact)",
+    "note": "lead_id (lead_…, required), note (the plain text, required), contact_id (optional cont_… of "
+    "the same lead)",
+}
 _RECORDS = (
-    "The input records, one object per Close record to write. Keys are input keys: by default a key "
-    "named like a Close field fills that field ({fields}); custom fields go through `custom` "
-    '(e.g. custom={{"Lead Source": "source"}} with records like {{"source": "Webinar"}}). '
-    "At most {max} records per call."
+    "The input records, one object per Close record to write (at most {max}). By default a key named "
+    "like a Close field fills that field: {keys}. A key left out leaves that field as it is."
+)
+_CUSTOM_RECORDS = (
+    ' Custom fields go through `custom`: custom={{"Lead Source": "source"}} with records like '
+    '{{"source": "Webinar"}}; mappings renames other keys, e.g. mappings={{"name": "full_name"}}.'
 )
 _EXAMPLES: dict[str, str] = {
     "insert_lead": '{"records": [{"name": "Acme Inc", "url": "https://acme.com", "status": "Potential"}]}',
@@ -152,6 +163,10 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
         for name, schema in generated["properties"].items()
         if name not in _NEVER_EXPOSED
     }
+    for name, prop in properties.items():  # defaults from factories ([] / {}) are not in pydantic's schema
+        model_field = spec.model_fields[name]
+        if "default" not in prop and model_field.default_factory is not None:
+            prop["default"] = model_field.get_default(call_default_factory=True)
     required = [name for name in generated.get("required", []) if name in properties]
     tier = action_tier(action)
     kind = _object(action)
@@ -167,20 +182,20 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
             "type": "integer",
             "minimum": 1,
             "maximum": limits.max_results,
-            "default": limits.default_results,
+            "default": min(limits.default_results, limits.max_results),
             "description": f"Return at most this many records (1-{limits.max_results}).",
         }
     else:
-        fields = ", ".join(LEAD_FIELDS if kind == "lead" else CONTACT_FIELDS if kind == "contact" else ())
+        records = _RECORDS.format(max=limits.max_records, keys=_RECORD_KEYS[kind])
+        if kind != "note":
+            records += _CUSTOM_RECORDS
         properties = {
             "records": {
                 "type": "array",
                 "items": {"type": "object"},
                 "minItems": 1,
                 "maxItems": limits.max_records,
-                "description": _RECORDS.format(
-                    fields=fields or "lead_id, note, contact_id", max=limits.max_records
-                ),
+                "description": records,
             },
             **properties,
         }
@@ -219,17 +234,23 @@ def _describe(action: str, spec: type[BaseModel], tier: Tier) -> str:
             "fields; custom fields come back under their names as custom.<Field Name>. Filter with "
             '`where` in closeflow\'s filter text: field = "value", and/or/not, custom."Field Name".'
         )
-    else:
+    elif action == "insert_note":
         lines.append(
-            "Records are matched with batched searches; arrays (emails, phones, urls) are merged, never "
-            "wiped, unless arrays=replace; values already equal are not rewritten. Each record's outcome "
-            "says created / updated (with a field-level diff) / unchanged / skipped / failed and why."
+            "One note per record. Each record's outcome says created (with the note's id) or failed and why."
         )
-    if tier == "destructive":
+    elif tier == "write":
+        lines.append(
+            "Existing records are found with batched searches (match rules); arrays (emails, phones, urls) "
+            "are merged, never wiped, unless arrays=replace; values already equal are not rewritten. Each "
+            "record's outcome says created / updated (with a field-level diff) / unchanged / skipped / "
+            "failed and why."
+        )
+    else:
         lines.append(
             "Deletes are permanent in Close (a lead takes its contacts, opportunities, tasks and "
             "activities with it). A delete needs `where` or match rules, never deletes everything, and "
-            "refuses to run when more than max_affected records would go."
+            "refuses to run when more than max_affected records would go. Each record's outcome lists "
+            "the deleted ids."
         )
     lines.append(f"Example arguments: {_EXAMPLES[action]}")
     return "\n".join(lines)
@@ -322,8 +343,10 @@ def data_tools(limits: Limits) -> list[AgentTool]:
                 "Run one read-only SQL query (SELECT / WITH) against the local store; writes are refused. "
                 "Query the views (leads_view, contacts_view, opportunities_view, activities_view: one "
                 'column per custom field, named after it — quote such names, e.g. "Lead Source") or '
-                "the model tables (each has the whole Close record as JSON in `data`). list_models says "
-                "which SQL dialect (SQLite or Postgres) the store speaks. Rows come back as objects; at "
+                "the model tables (each has the whole Close record as JSON in `data`); the change log is "
+                "the change_log table (seq, model, record_id, kind added/updated/removed, changed_fields, "
+                "before, after, at). list_models says which SQL dialect (SQLite or Postgres) the store "
+                "speaks. Rows come back as objects; at "
                 f"most {limits.max_rows} per call (use LIMIT/OFFSET to page)."
             ),
             properties={
@@ -332,7 +355,7 @@ def data_tools(limits: Limits) -> list[AgentTool]:
                     "type": "integer",
                     "minimum": 1,
                     "maximum": limits.max_rows,
-                    "default": limits.default_rows,
+                    "default": min(limits.default_rows, limits.max_rows),
                     "description": f"Return at most this many rows (1-{limits.max_rows}).",
                 },
             },
@@ -347,7 +370,7 @@ def agent_tools(limits: Limits, catalog: Any | None) -> list[AgentTool]:
     tools += data_tools(limits)
     taken = {tool.name for tool in tools}
     for tool in catalog.tools.values() if catalog is not None else ():
-        if tool.name in taken:
+        if tool.name.replace("-", "_") in taken:  # search-leads beside search_leads would mislead an agent
             raise ConfigError(
                 f"tool {tool.name!r} in {tool.path} has the name of a built-in closeflow tool; rename it "
                 f"(built-in: {', '.join(sorted(taken))})"

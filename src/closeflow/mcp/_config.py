@@ -6,7 +6,7 @@ tools:
     inputs:
       match_property: {default: email}   # fixed and hidden from the agent
       match_value: {default: email}
-      arrays: disabled                   # hidden; the action's own default (merge) applies
+      arrays: disabled                   # hidden; the tool's default (merge) applies
       records: auto                      # the agent fills it (what every input is unless said)
   delete_leads:
     enabled: false                       # not served at all

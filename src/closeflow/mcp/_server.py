@@ -140,9 +140,12 @@ class AgentServer:
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none"
-            return False, {"error": f"no tool named {name!r} on this server (tools: {known})"}
+            answer = {"error": f"no tool named {name[:100]!r} on this server (tools: {known})"}
+            run_id = uuid.uuid4().hex
+            self._record(run_id, name[:100], "unknown", dict(arguments or {}), "read", False, answer)
+            return False, {**answer, "run_id": run_id}
         setting = self.options.config.setting(name)
-        mode: Mode = "read"
+        mode = _intended_mode(tool, arguments or {}, confirm=self.options.confirm)  # what a failure records
         run_id = uuid.uuid4().hex
         checked: dict[str, Any] = dict(arguments or {})
         try:
@@ -163,10 +166,13 @@ class AgentServer:
                 {"error": f"{name} failed unexpectedly ({type(exc).__name__}); see the server log"},
             )
         answer = scrub(answer, self.secrets)
-        if tool.kind != "tool" or (not ok and "run_id" not in answer):  # tools record their own runs
-            self._record(run_id, tool, checked, mode, ok, redact(answer, self.secrets))
-        if tool.kind != "tool":
-            answer["run_id"] = run_id
+        if tool.kind != "tool" or "run_id" not in answer:  # a tool that ran recorded its own run
+            if CONFIRMATION_TOKEN in (arguments or {}):  # _mode took it out; the record says it came
+                checked[CONFIRMATION_TOKEN] = REDACTED
+            # Answers keep their keys (an outcome's "key" is not a secret); a pending token is not kept.
+            stored = {**answer, CONFIRMATION_TOKEN: REDACTED} if CONFIRMATION_TOKEN in answer else answer
+            self._record(run_id, tool.name, tool.tier, checked, mode, ok, stored)
+            answer.setdefault("run_id", run_id)
         return ok, answer
 
     def _mode(self, tool: AgentTool, arguments: dict[str, Any]) -> Mode:
@@ -184,15 +190,17 @@ class AgentServer:
         self, tool: AgentTool, arguments: dict[str, Any], mode: Mode, run_id: str
     ) -> dict[str, Any]:
         plan = mode == "plan"
+        # The defaults are the schema's, filled in only here: tokens and the ledger see the call as made.
+        filled = {**tool.defaults(), **arguments}
         if tool.kind == "data":
-            return run_data_tool(tool, arguments, self.resources)
+            return run_data_tool(tool, filled, self.resources)
         if tool.kind == "tool":
-            _run_id, answer = await run_play_tool(tool, arguments, plan=plan, resources=self.resources)
+            _run_id, answer = await run_play_tool(tool, filled, plan=plan, resources=self.resources)
             if answer["status"] == "failed":
                 answer["_failed"] = True
         else:
             answer = await run_action_tool(
-                tool, arguments, plan=plan, batch_id=f"mcp-{run_id}", resources=self.resources
+                tool, filled, plan=plan, batch_id=f"mcp-{run_id}", resources=self.resources
             )
         answer["mode"] = "dry run" if plan else "executed" if tool.writes else "read"
         if plan and self.options.confirm:
@@ -214,7 +222,8 @@ class AgentServer:
     def _record(
         self,
         run_id: str,
-        tool: AgentTool,
+        name: str,
+        tier: str,
         arguments: dict[str, Any],
         mode: Mode,
         ok: bool,
@@ -226,12 +235,12 @@ class AgentServer:
         now = self.resources.clock.now()
         try:
             ledger.create_run(
-                play=tool.name,
+                play=name,
                 source="mcp",
                 record_id=None,
                 change_seq=None,
                 trigger=None,
-                context={"input": stored_input, "mode": mode, "tier": tool.tier},
+                context={"input": stored_input, "mode": mode, "tier": tier},
                 run_id=run_id,
             )
             ledger.record_node(
@@ -253,7 +262,7 @@ class AgentServer:
                 run_id, "succeeded" if ok else "failed", error=None if ok else str(answer.get("error"))
             )
         except Exception:  # the answer matters more than its record; the log says what went wrong
-            log.exception("could not record the call of %s in the run ledger", tool.name)
+            log.exception("could not record the call of %s in the run ledger", name)
 
     # -- MCP ----------------------------------------------------------------------------------
 
@@ -281,6 +290,14 @@ class AgentServer:
             on_list_tools=list_tools,
             on_call_tool=call_tool,
         )
+
+
+def _intended_mode(tool: AgentTool, arguments: Mapping[str, Any], *, confirm: bool) -> Mode:
+    if not tool.writes:
+        return "read"
+    if confirm:
+        return "execute" if arguments.get(CONFIRMATION_TOKEN) else "plan"
+    return "plan" if arguments.get(DRY_RUN) else "execute"
 
 
 def _digest(answer: dict[str, Any]) -> dict[str, Any]:

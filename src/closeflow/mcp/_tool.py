@@ -33,7 +33,7 @@ class ArgumentError(ValueError):
 @dataclass(frozen=True)
 class InputSetting:
     """How one input is filled: by the agent (``auto``), by the server (``default``: ``value``,
-    hidden from the agent), or not at all (``disabled``: hidden; the action's own default applies)."""
+    hidden from the agent), or not at all (``disabled``: hidden; the tool's default applies)."""
 
     mode: Literal["auto", "default", "disabled"] = "auto"
     value: Any = None
@@ -113,6 +113,16 @@ class AgentTool:
             more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
             raise ArgumentError(f"invalid arguments for {self.name}: " + "; ".join(lines) + more)
         return {**arguments, **copy.deepcopy(setting.fixed())}
+
+    def defaults(self) -> dict[str, Any]:
+        """The schema defaults a call runs with for the inputs it leaves out (a disabled input too).
+        They are passed on explicitly because the agent-facing defaults are not all the specs' own:
+        ``limit`` and ``max_affected`` are capped by the server, record keys map to same-named fields."""
+        return {
+            name: copy.deepcopy(prop["default"])
+            for name, prop in self.properties.items()
+            if prop.get("default") is not None
+        }
 
 
 def _problem(error: Any) -> str:
