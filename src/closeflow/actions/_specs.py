@@ -328,6 +328,11 @@ class _Search(_Spec):
         description='Fields to return (id is always included); custom fields as custom."Field Name".',
     )
 
+    @field_validator("where")
+    @classmethod
+    def _blank_is_everything(cls, where: str | None) -> str | None:
+        return where if where is None or where.strip() else None
+
 
 class SearchLeads(_Search):
     """Find leads with a filter."""

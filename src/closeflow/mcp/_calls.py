@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from closeflow._clock import Clock
-from closeflow.actions import DeleteRefused, Ledger, Outcome, Summary, execute, parse_spec, run_action, search
+from closeflow.actions import (
+    DeleteRefused,
+    Ledger,
+    Outcome,
+    Summary,
+    custom_field_name,
+    execute,
+    parse_spec,
+    run_action,
+    search,
+)
 from closeflow.close import CloseClient, ConfigError
 from closeflow.mcp._tool import AgentTool
 from closeflow.plays import RunLedger, run_tool
@@ -42,37 +52,62 @@ class Resources:
         return open_store(self.store_target, create=False)
 
 
-def _outcomes(outcomes: list[Outcome], summary: Summary) -> dict[str, Any]:
+def _outcomes(outcomes: list[Outcome], summary: Summary, ignored: list[str]) -> dict[str, Any]:
     shown = [o for o in outcomes if o.status == "failed"] + [o for o in outcomes if o.status != "failed"]
     answer: dict[str, Any] = {
         "summary": summary.to_dict(),
-        "outcomes": [o.to_dict() for o in shown[:MAX_OUTCOMES]],
+        "outcomes": [o.to_dict() for o in shown[:MAX_OUTCOMES]],  # failures first; `row` is the position
     }
     if len(shown) > MAX_OUTCOMES:
         answer["outcomes_left_out"] = len(shown) - MAX_OUTCOMES
+    if ignored:
+        answer["ignored_record_keys"] = (
+            f"{', '.join(ignored)}: no input of this call reads these keys, so they were not written. "
+            'Custom fields: name the key custom."Field Name", or map it with custom={"Field Name": "key"}; '
+            'other keys: mappings={"<Close field>": "key"}.'
+        )
     return answer
 
 
 async def run_action_tool(
-    tool: AgentTool, arguments: dict[str, Any], *, plan: bool, batch_id: str, resources: Resources
+    tool: AgentTool,
+    arguments: dict[str, Any],
+    *,
+    plan: bool,
+    batch_id: str,
+    resources: Resources,
+    pinned: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A search's records, or a write's outcomes (``plan``: nothing is written)."""
+    """A search's records, or a write's outcomes (``plan``: nothing is written). ``pinned``: the ids
+    a confirmed delete plan showed; exactly those are deleted, whatever matches by now."""
     data = {k: v for k, v in arguments.items() if k != "records"}
     if tool.tier == "read":
-        spec = parse_spec({**data, "action": tool.name})
+        limit = int(data.get("limit") or 1)
+        spec = parse_spec({**data, "action": tool.name, "limit": limit + 1})  # one more tells "there is more"
         found = [record async for record in search(resources.client, spec)]
-        return {"count": len(found), "records": found, "limit": spec.limit}
-    spec = parse_spec({**data, "action": tool.name, "dry_run": plan})
+        answer: dict[str, Any] = {"count": min(len(found), limit), "records": found[:limit]}
+        if len(found) > limit:
+            answer["more"] = f"more records match than limit={limit}: narrow where, or raise limit"
+        return answer
     records = [dict(record) for record in arguments.get("records") or []]
+    if tool.kind == "action" and tool.name != "insert_note" and not tool.name.startswith("delete"):
+        data["custom"] = _custom_keys(records, dict(data.get("custom") or {}))
+    if pinned is not None:
+        data = {k: v for k, v in data.items() if k not in ("where", "match")}
+        data["match"] = [{"property": "id", "value": "id"}]
+        records = [{"id": record_id} for record_id in pinned]
+    spec = parse_spec({**data, "action": tool.name, "dry_run": plan})
+    ignored = _ignored_keys(spec, records)
     ledger = None if plan else resources.write_ledger
     if tool.name == "insert_note":
         summary = Summary()
         outcomes = []
-        for record in records:
+        for row, record in enumerate(records, start=1):
             outcome = await execute(resources.client, spec, record, ledger=ledger, batch_id=batch_id)
+            outcome.row = row
             summary.add(outcome)
             outcomes.append(outcome)
-        return _outcomes(outcomes, summary)
+        return _outcomes(outcomes, summary, ignored)
     if tool.name.startswith("delete") and spec.where is None and not records:
         raise ConfigError("a delete with match rules needs records: the values to match on")
     if tool.name.startswith("delete") and spec.where is not None and records:
@@ -88,13 +123,43 @@ async def run_action_tool(
         outcomes = await run.collect()
     except DeleteRefused as exc:  # its own advice ("set force") is not open to an agent
         raise ConfigError(_over_max(spec, exc.count)) from None
+    answer = _outcomes(outcomes, run.summary, ignored)
     if plan and tool.tier == "destructive":
+        ids = sorted({i for o in outcomes if o.status == "planned" and o.plan == "delete" for i in o.ids})
         # A dry run reports the deletes without refusing; confirming it could never succeed, so the
         # agent gets the refusal now and no token.
-        count = len({i for o in outcomes if o.status == "planned" and o.plan == "delete" for i in o.ids})
-        if count > spec.max_affected:
-            raise ConfigError(_over_max(spec, count))
-    return _outcomes(outcomes, run.summary)
+        if len(ids) > spec.max_affected:
+            raise ConfigError(_over_max(spec, len(ids)))
+        answer[PLANNED_IDS] = ids
+    return answer
+
+
+PLANNED_IDS = "_planned_ids"  # the server keeps these with the token; never shown to the agent
+
+
+def _custom_keys(records: list[dict[str, Any]], custom: dict[str, str]) -> dict[str, str]:
+    """``custom``, plus each record key written as a custom field (``custom."Lead Source"`` or
+    ``custom.Lead Source``) mapped to that field, as agents naturally write them."""
+    for record in records:
+        for key in record:
+            name = custom_field_name(str(key))
+            if name is not None and name not in custom:
+                custom[name] = str(key)
+    return custom
+
+
+def _ignored_keys(spec: Any, records: list[dict[str, Any]]) -> list[str]:
+    """Record keys the spec reads from nowhere (an agent's `Industry` meant as a custom field)."""
+    used = {
+        *getattr(spec, "mappings", {}).values(),
+        *getattr(spec, "custom", {}).values(),
+        *(rule.value for rule in getattr(spec, "match", [])),
+    }
+    for name in ("email", "phone", "associated_lead_id", "key", "lead_id", "note", "contact_id"):
+        value = getattr(spec, name, None)
+        if isinstance(value, str):
+            used.add(value)
+    return sorted({str(key) for record in records for key in record} - used)
 
 
 def _over_max(spec: Any, count: int) -> str:
@@ -152,7 +217,9 @@ def _list_models(store: Store) -> dict[str, Any]:
     return {
         "dialect": store.dialect,
         "models": models,
-        "notes": "Views (…_view) hold live records only, one column per custom field. Tables hold every "
+        "change_log_last_seq": store.last_seq(),
+        "notes": "Views (…_view) hold live records only, one column per custom field. change_log holds "
+        "every added / updated / removed record by seq. Tables hold every "
         f"record with its whole Close JSON in `data` (read a field with {json_hint}) and deleted_at "
         "set on records deleted in Close.",
     }

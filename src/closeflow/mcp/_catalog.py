@@ -49,8 +49,9 @@ ACTION_SPECS: dict[str, type[BaseModel]] = {
     )
 }
 # Spec fields an agent never sets: the action and object type are the tool itself, dry runs are the
-# server's confirmation flow, and `force` would lift a delete's max_affected guard.
-_NEVER_EXPOSED = ("action", "object_type", "dry_run", "force")
+# server's confirmation flow, `force` would lift a delete's max_affected guard, and `key` and
+# `stop_on_invalid` serve resumable file batches (each MCP call is a batch of its own).
+_NEVER_EXPOSED = ("action", "object_type", "dry_run", "force", "key", "stop_on_invalid")
 _SEARCHES = ("search_leads", "search_contacts")
 _DELETES = ("delete_leads", "delete_contacts")
 
@@ -110,8 +111,9 @@ _RECORDS = (
     "like a Close field fills that field: {keys}. A key left out leaves that field as it is."
 )
 _CUSTOM_RECORDS = (
-    ' Custom fields go through `custom`: custom={{"Lead Source": "source"}} with records like '
-    '{{"source": "Webinar"}}; mappings renames other keys, e.g. mappings={{"name": "full_name"}}.'
+    ' Custom fields by name: a key custom."Lead Source" (or custom.Lead Source) fills that field, or map '
+    'any key with custom={"Lead Source": "source"}. mappings renames other keys, e.g. '
+    'mappings={"name": "full_name"}. Keys nothing reads are reported back, not written.'
 )
 _EXAMPLES: dict[str, str] = {
     "insert_lead": '{"records": [{"name": "Acme Inc", "url": "https://acme.com", "status": "Potential"}]}',
@@ -238,12 +240,18 @@ def _describe(action: str, spec: type[BaseModel], tier: Tier) -> str:
         lines.append(
             "One note per record. Each record's outcome says created (with the note's id) or failed and why."
         )
+    elif action.startswith("insert"):
+        lines.append(
+            "Always creates a new record per input record (no lookup of existing ones: use the upsert "
+            "tool to avoid duplicates); a create whose answer was lost is never sent twice. Each record's "
+            "outcome says created (with the new id) or failed and why."
+        )
     elif tier == "write":
         lines.append(
-            "Existing records are found with batched searches (match rules); arrays (emails, phones, urls) "
-            "are merged, never wiped, unless arrays=replace; values already equal are not rewritten. Each "
-            "record's outcome says created / updated (with a field-level diff) / unchanged / skipped / "
-            "failed and why."
+            "Existing records are found with batched searches (match rules); emails, phones, urls and "
+            "multi-value custom fields are merged, never wiped, unless arrays=replace; values already "
+            "equal are not rewritten. Each record's outcome says created / updated (with a field-level "
+            "diff) / unchanged / skipped / failed and why."
         )
     else:
         lines.append(
@@ -345,7 +353,10 @@ def data_tools(limits: Limits) -> list[AgentTool]:
                 'column per custom field, named after it — quote such names, e.g. "Lead Source") or '
                 "the model tables (each has the whole Close record as JSON in `data`); the change log is "
                 "the change_log table (seq, model, record_id, kind added/updated/removed, changed_fields, "
-                "before, after, at). list_models says which SQL dialect (SQLite or Postgres) the store "
+                "before, after, at; fields by Close key, custom ones as custom.cf_… ids that describe_model "
+                'maps to names). SQLite reads a misspelt "Column Name" as text rather than failing: use '
+                "the names describe_model gives, and compare numbers unquoted. list_models says which SQL "
+                "dialect (SQLite or Postgres) the store "
                 "speaks. Rows come back as objects; at "
                 f"most {limits.max_rows} per call (use LIMIT/OFFSET to page)."
             ),

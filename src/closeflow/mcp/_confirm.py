@@ -39,25 +39,28 @@ class Confirmations:
     def __init__(self, clock: Clock, *, ttl: float = DEFAULT_TTL) -> None:
         self.clock = clock
         self.ttl = ttl
-        # token hash -> (tool, arguments digest, expires at); oldest first, bounded
-        self._pending: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        # token hash -> (tool, arguments digest, expires at, what the plan pinned); oldest first, bounded
+        self._pending: OrderedDict[str, tuple[str, str, float, Any]] = OrderedDict()
 
-    def issue(self, tool: str, arguments: Mapping[str, Any]) -> str:
+    def issue(self, tool: str, arguments: Mapping[str, Any], pinned: Any = None) -> str:
+        """A token for this plan; ``pinned`` (e.g. the ids a delete plan showed) comes back on redeem."""
         token = "cft_" + secrets.token_urlsafe(24)
-        self._pending[_hash(token)] = (tool, arguments_digest(tool, arguments), self.clock.now() + self.ttl)
+        expires = self.clock.now() + self.ttl
+        self._pending[_hash(token)] = (tool, arguments_digest(tool, arguments), expires, pinned)
         while len(self._pending) > MAX_OUTSTANDING:
             self._pending.popitem(last=False)
         return token
 
-    def redeem(self, token: str, tool: str, arguments: Mapping[str, Any]) -> None:
-        """Spend ``token`` for this call, or raise ``ConfirmationError`` saying why it does not fit."""
+    def redeem(self, token: str, tool: str, arguments: Mapping[str, Any]) -> Any:
+        """Spend ``token`` for this call and return what its plan pinned, or raise
+        ``ConfirmationError`` saying why it does not fit."""
         found = self._pending.pop(_hash(token), None)
         if found is None:
             raise ConfirmationError(
                 "this confirmation token is unknown or was already used (each token works once); call "
                 f"{tool} without confirmation_token to get a new plan and token"
             )
-        issued_for, digest, expires = found
+        issued_for, digest, expires, pinned = found
         if issued_for != tool:
             raise ConfirmationError(
                 f"this confirmation token was issued for {issued_for}, not {tool}; it is now spent"
@@ -73,3 +76,4 @@ class Confirmations:
                 "confirm them; the token is now spent. Call without confirmation_token to plan these "
                 "arguments"
             )
+        return pinned

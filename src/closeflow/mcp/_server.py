@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from closeflow import __version__
 from closeflow.close import CloseError, ConfigError
-from closeflow.mcp._calls import Resources, run_action_tool, run_data_tool, run_play_tool
+from closeflow.mcp._calls import PLANNED_IDS, Resources, run_action_tool, run_data_tool, run_play_tool
 from closeflow.mcp._catalog import Limits, agent_tools
 from closeflow.mcp._config import ServerConfig
 from closeflow.mcp._confirm import DEFAULT_TTL, ConfirmationError, Confirmations
@@ -150,8 +150,8 @@ class AgentServer:
         checked: dict[str, Any] = dict(arguments or {})
         try:
             checked = tool.check(arguments, setting, confirm=self.options.confirm)
-            mode = self._mode(tool, checked)
-            answer = await self._run(tool, checked, mode, run_id)
+            mode, pinned = self._mode(tool, checked)
+            answer = await self._run(tool, checked, mode, run_id, pinned)
             ok = answer.pop("_failed", None) is None
         except CallFailed as exc:
             ok, answer = False, {"error": str(exc)}
@@ -175,23 +175,23 @@ class AgentServer:
             answer.setdefault("run_id", run_id)
         return ok, answer
 
-    def _mode(self, tool: AgentTool, arguments: dict[str, Any]) -> Mode:
+    def _mode(self, tool: AgentTool, arguments: dict[str, Any]) -> tuple[Mode, Any]:
+        """The call's mode, and what a redeemed token's plan pinned (a delete's ids)."""
         if not tool.writes:
-            return "read"
+            return "read", None
         if not self.options.confirm:
-            return "plan" if arguments.pop(DRY_RUN, False) else "execute"
+            return ("plan" if arguments.pop(DRY_RUN, False) else "execute"), None
         token = arguments.pop(CONFIRMATION_TOKEN, None)
         if token is None:
-            return "plan"
-        self.confirmations.redeem(str(token), tool.name, arguments)
-        return "execute"
+            return "plan", None
+        return "execute", self.confirmations.redeem(str(token), tool.name, _canonical(tool, arguments))
 
     async def _run(
-        self, tool: AgentTool, arguments: dict[str, Any], mode: Mode, run_id: str
+        self, tool: AgentTool, arguments: dict[str, Any], mode: Mode, run_id: str, pinned: Any
     ) -> dict[str, Any]:
         plan = mode == "plan"
         # The defaults are the schema's, filled in only here: tokens and the ledger see the call as made.
-        filled = {**tool.defaults(), **arguments}
+        filled = _canonical(tool, arguments)
         if tool.kind == "data":
             return run_data_tool(tool, filled, self.resources)
         if tool.kind == "tool":
@@ -200,23 +200,40 @@ class AgentServer:
                 answer["_failed"] = True
         else:
             answer = await run_action_tool(
-                tool, filled, plan=plan, batch_id=f"mcp-{run_id}", resources=self.resources
+                tool, filled, plan=plan, batch_id=f"mcp-{run_id}", resources=self.resources, pinned=pinned
             )
+            summary = answer.get("summary", {})  # searches have none
+            if (
+                summary.get("by_status", {}).get("failed")
+                and summary["by_status"]["failed"] == summary["processed"]
+            ):
+                answer["_failed"] = True  # every record failed: the agent must not read it as done
         answer["mode"] = "dry run" if plan else "executed" if tool.writes else "read"
-        if plan and self.options.confirm:
-            self._offer_token(tool, arguments, answer)
+        planned_ids = answer.pop(PLANNED_IDS, None)
+        if plan and self.options.confirm and "_failed" not in answer:
+            self._offer_token(tool, filled, answer, planned_ids)
         return answer
 
-    def _offer_token(self, tool: AgentTool, arguments: dict[str, Any], answer: dict[str, Any]) -> None:
-        planned = answer.get("summary", {}).get("by_status", {}).get("planned", 0)
-        if tool.kind == "action" and not planned:
+    def _offer_token(
+        self, tool: AgentTool, arguments: dict[str, Any], answer: dict[str, Any], pinned: Any
+    ) -> None:
+        by_status = answer.get("summary", {}).get("by_status", {})
+        if tool.kind == "action" and not by_status.get("planned"):
             answer["next_step"] = "nothing to write: no record would be created, changed or deleted"
             return
-        answer["confirmation_token"] = self.confirmations.issue(tool.name, arguments)
+        answer["confirmation_token"] = self.confirmations.issue(tool.name, arguments, pinned)
         answer["expires_in_seconds"] = int(self.options.token_ttl)
+        failing = (
+            f" {by_status['failed']} record(s) would fail (see outcomes) and are not written."
+            if by_status.get("failed")
+            else ""
+        )
+        exactly = (
+            " A confirmed delete deletes exactly the records planned here." if pinned is not None else ""
+        )
         answer["next_step"] = (
-            f"nothing was written. To carry out this plan, call {tool.name} again with the same arguments "
-            "plus confirmation_token (it works once)."
+            f"nothing was written.{failing} To carry out this plan, call {tool.name} again with the same "
+            f"arguments plus confirmation_token (it works once).{exactly}"
         )
 
     def _record(
@@ -292,6 +309,12 @@ class AgentServer:
         )
 
 
+def _canonical(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with the tool's defaults filled in: what a call runs with, and what a token is
+    bound to (so spelling out a default does not make a confirmation differ from its plan)."""
+    return {**tool.defaults(), **arguments}
+
+
 def _intended_mode(tool: AgentTool, arguments: Mapping[str, Any], *, confirm: bool) -> Mode:
     if not tool.writes:
         return "read"
@@ -312,8 +335,11 @@ def _digest(answer: dict[str, Any]) -> dict[str, Any]:
 def _validation_message(tool: str, exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:10]:
-        where = ".".join(
-            str(p) for p in error.get("loc", ()) if not str(p).startswith(("function-", "tagged-"))
-        )
-        parts.append(f"{where or 'arguments'}: {error.get('msg')}")
+        loc = [
+            str(p)
+            for p in error.get("loc", ())
+            if str(p) != tool and not str(p).startswith(("function-", "tagged-"))
+        ]
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
     return f"invalid arguments for {tool}: " + "; ".join(parts)
