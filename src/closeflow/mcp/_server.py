@@ -9,6 +9,7 @@ can cause or meet comes back as an error *result* the agent can read and correct
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -193,7 +194,8 @@ class AgentServer:
         # The defaults are the schema's, filled in only here: tokens and the ledger see the call as made.
         filled = _canonical(tool, arguments)
         if tool.kind == "data":
-            return run_data_tool(tool, filled, self.resources)
+            # In a thread: a query may take up to the store's statement timeout, and other calls go on.
+            return await asyncio.to_thread(run_data_tool, tool, filled, self.resources)
         if tool.kind == "tool":
             _run_id, answer = await run_play_tool(tool, filled, plan=plan, resources=self.resources)
             if answer["status"] == "failed":

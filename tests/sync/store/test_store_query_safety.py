@@ -92,6 +92,18 @@ def test_sqlite_refuses_extensions_and_attach_even_without_the_lexical_check(
         store.close()
 
 
+def test_an_endless_sqlite_query_is_cancelled_at_its_time_limit(tmp_path: Path) -> None:
+    store = sqlite_module.SQLiteStore(str(tmp_path / "closeflow.db"), statement_timeout=0.3)
+    try:
+        store.ensure_models([ModelSpec("leads")])
+        endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+        with pytest.raises(StoreError, match=r"ran longer than its 0.3 s limit and was cancelled"):
+            store.query(endless)
+        assert store.query("SELECT COUNT(*) FROM leads")[1] == [(0,)]  # the store still answers
+    finally:
+        store.close()
+
+
 # --- Postgres: the database-side layers ---
 
 

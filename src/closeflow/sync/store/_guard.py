@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from closeflow.sync.store._types import Dialect, StoreError
 
+DEFAULT_STATEMENT_TIMEOUT = 30.0  # seconds a query may run before the store cancels it
+
 READ_VERBS = frozenset({"select", "with", "values", "table", "explain"})
 
 # Functions a read-only transaction still runs that lock, read the server's files, signal other

@@ -18,8 +18,6 @@ import psycopg
 from closeflow.sync.store._names import quote
 from closeflow.sync.store._types import StoreError
 
-DEFAULT_STATEMENT_TIMEOUT = 30.0  # seconds a query may run before Postgres cancels it
-
 # Membership in any of these lets a role run programs or touch files as the server's OS user.
 _POWERFUL = ("pg_execute_server_program", "pg_read_server_files", "pg_write_server_files")
 

@@ -21,10 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from closeflow.sync.store._base import CHANGE_COLUMNS, ChangeRow, SqlStore, Written
-from closeflow.sync.store._guard import check_read_only_sql
+from closeflow.sync.store._guard import DEFAULT_STATEMENT_TIMEOUT, check_read_only_sql
 from closeflow.sync.store._names import MAX_IDENTIFIER_BYTES, quote
 from closeflow.sync.store._pg_access import (
-    DEFAULT_STATEMENT_TIMEOUT,
     grant_read_role,
     query_error,
     query_role,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from closeflow.sync.store._base import _CHUNK, CHANGE_COLUMNS, ChangeRow, SqlStore, Written
-from closeflow.sync.store._guard import check_read_only_sql
+from closeflow.sync.store._guard import DEFAULT_STATEMENT_TIMEOUT, check_read_only_sql
 from closeflow.sync.store._names import quote
 from closeflow.sync.store._records import Incoming
 from closeflow.sync.store._types import Dialect, StoreError
@@ -41,8 +42,13 @@ class SQLiteStore(SqlStore):
     id_type: ClassVar[str] = "TEXT"
     seq_type: ClassVar[str] = "INTEGER"
 
-    def __init__(self, path: str, *, create: bool = True) -> None:
+    def __init__(
+        self, path: str, *, create: bool = True, statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    ) -> None:
         super().__init__()
+        if not statement_timeout > 0:
+            raise StoreError(f"statement_timeout={statement_timeout!r}: give a positive number of seconds")
+        self.statement_timeout = float(statement_timeout)
         if path == ":memory:":
             # A private in-memory database both connections can see (the query path needs its own).
             self._uri = f"file:closeflow-{uuid.uuid4().hex}?mode=memory&cache=shared"
@@ -144,14 +150,23 @@ class SQLiteStore(SqlStore):
         check_read_only_sql(sql, "sqlite", time_budget=0)
         with self._lock:
             reader = self._reader_connection()
+            # SQLite has no statement timeout (a recursive WITH can run forever): the progress handler
+            # aborts the statement once its time is up, as Postgres's statement_timeout does.
+            deadline = time.monotonic() + self.statement_timeout
+            reader.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
             try:
                 cursor = reader.execute(sql, tuple(params))
                 rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
                 names = [column[0] for column in cursor.description or ()]
                 cursor.close()
             except sqlite3.Error as exc:
+                if time.monotonic() > deadline and "interrupted" in str(exc):
+                    raise StoreError(
+                        f"the query ran longer than its {self.statement_timeout:g} s limit and was cancelled"
+                    ) from None
                 raise _query_error(sql, exc) from exc
             finally:
+                reader.set_progress_handler(None, 0)
                 if reader.in_transaction:
                     reader.execute("ROLLBACK")
         return names, rows
