@@ -283,3 +283,81 @@ async def test_a_restarted_runner_takes_over_a_killed_runners_lease_at_once(
     finally:
         writes.close()
         store.close()
+
+
+SLOW_PLAY = """
+kind: play
+name: slow
+trigger: {model: leads, on: [added]}
+nodes:
+  - {id: one, type: http, method: POST, url: "http://hooks.test/1", json: {}}
+  - {id: two, type: http, method: POST, url: "http://hooks.test/2", json: {}}
+  - {id: three, type: http, method: POST, url: "http://hooks.test/3", json: {}}
+"""
+
+
+async def _drive_slow_run(
+    ledger: SqlRunLedger, tmp_path: Path, clock: FakeClock, on_request: object
+) -> tuple[str, list[str]]:
+    """One run of a three-node play whose every HTTP node takes 200 s of (fake) time; ``on_request``
+    is called with (run_id, url) inside each request, as the run is being driven."""
+    sent: list[str] = []
+    run_id = ledger.create_run(
+        play="slow", source="play", record_id="lead_1", change_seq=1, trigger=None,
+        context={"record": {"id": "lead_1"}, "vars": {}},
+    )  # fmt: skip
+
+    async def receive(request: httpx2.Request) -> httpx2.Response:
+        sent.append(str(request.url))
+        clock.advance(200)
+        on_request(run_id, str(request.url))  # type: ignore[operator]
+        return httpx2.Response(200, json={})
+
+    store = open_store(str(tmp_path / "store.db"))
+    writes = SqliteLedger(tmp_path / "writes.db")
+    try:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(receive)) as client:
+            await run_cycle(
+                catalog(tmp_path / "slow-plays", slow=SLOW_PLAY), store=store, client=None, ledger=ledger,
+                write_ledger=writes, clock=clock, sync_first=False, http=client,
+            )  # fmt: skip
+    finally:
+        writes.close()
+        store.close()
+    return run_id, sent
+
+
+async def test_a_run_longer_than_the_lease_keeps_it_because_each_node_renews_it(
+    ledger: SqlRunLedger, tmp_path: Path, clock: FakeClock
+) -> None:
+    intruder_got_it: list[bool] = []
+
+    def another_runner_tries(run_id: str, url: str) -> None:
+        # 400 s into a run whose lease was first taken for 300 s: only a renewal keeps it.
+        if url.endswith("/2"):
+            now = clock.now()
+            intruder_got_it.append(ledger.claim(run_id, "intruder", until=now + LEASE_SECONDS, now=now))
+
+    run_id, sent = await _drive_slow_run(ledger, tmp_path, clock, another_runner_tries)
+
+    assert intruder_got_it == [False]
+    assert sent == ["http://hooks.test/1", "http://hooks.test/2", "http://hooks.test/3"]
+    run = ledger.run(run_id)
+    assert run is not None and run.status == "succeeded"
+
+
+async def test_a_runner_that_lost_its_lease_stops_driving_the_run(
+    ledger: SqlRunLedger, tmp_path: Path, clock: FakeClock
+) -> None:
+    def lease_expires_and_is_taken(run_id: str, url: str) -> None:
+        if url.endswith("/1"):  # node one outlives the lease and another runner takes the run over
+            clock.advance(LEASE_SECONDS)
+            now = clock.now()
+            assert ledger.claim(run_id, "successor", until=now + LEASE_SECONDS, now=now)
+
+    run_id, sent = await _drive_slow_run(ledger, tmp_path, clock, lease_expires_and_is_taken)
+
+    assert sent == ["http://hooks.test/1"]  # node two is the successor's to send, not this runner's
+    assert ledger.lease_holder(run_id) == "successor"
+    run = ledger.run(run_id)
+    assert run is not None and not run.finished

@@ -11,6 +11,7 @@ twice on resume.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -215,6 +216,12 @@ class _Run:
         assert run is not None
         return run
 
+    def lease_held(self) -> bool:
+        """Renew the runner's lease before a node runs (so a run longer than the lease keeps it);
+        False when it was lost (it expired and another runner took it)."""
+        keep_lease = self.deps["keep_lease"]
+        return keep_lease is None or bool(keep_lease())
+
     async def wait(self, step: Wait) -> bool:
         """Sleep through a delay node if it is short; False when the run is left waiting."""
         now = self.clock.now()
@@ -276,6 +283,8 @@ class _Run:
                 return self._reload()
             if delay > 0:
                 await self.clock.sleep(delay)
+            if not self.lease_held():
+                return self._reload()  # another runner holds the run now: it drives it from here
             started = self.clock.now()
             outcome = await self.execute(step)
             self.record_attempt(step.node.id, step.attempt, outcome, started)
@@ -303,11 +312,13 @@ async def run_to_end(
     from_node: str | None = None,
     evaluator: Any = None,
     max_inline_wait: float = MAX_INLINE_WAIT,
+    keep_lease: Callable[[], bool] | None = None,
 ) -> RunRecord:
     """Drive run ``run_id`` until it finishes or waits on a long delay; resumes from its history.
 
     ``dry_run``: action nodes plan (nothing written), HTTP nodes report the request they would send,
     delays do not wait. ``from_node`` starts a fresh run at that node instead of the graph's start.
+    ``keep_lease`` (a runner's): renews its lease before each node; False stops driving the run.
     """
     if evaluator is None:
         from closeflow.plays._expressions import Evaluator
@@ -322,6 +333,7 @@ async def run_to_end(
         "http": http,
         "evaluator": evaluator,
         "max_inline_wait": max_inline_wait,
+        "keep_lease": keep_lease,
     }
     return await _drive(run_id, catalog, deps, from_node)
 

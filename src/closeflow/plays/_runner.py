@@ -11,8 +11,8 @@ Why the order inside a cycle is what it is:
 3. Runs execute concurrently up to ``concurrency``; the client's shared rate budget does the pacing.
 4. A run is driven only under a lease (``RunLedger.claim``): two runners on one database both see
    each other's unfinished runs, and without it both would send the same HTTP node. The lease is
-   taken for ``LEASE_SECONDS`` and not renewed while the run is driven, so a run that takes longer
-   than that (a long inline delay, a slow tool) can be claimed by a second runner once it expires.
+   taken for ``LEASE_SECONDS`` and renewed before every node, so only a single node running longer
+   than that (a slow tool) lets it expire; the runner then sees the loss at the next node and stops.
    A runner killed holding leases would make its restarted successor wait them out, so an owner id
    names its host and process: a lease whose holder was a process on this machine that no longer
    exists is taken over at once (a holder elsewhere, or on a non-POSIX system, is waited out).
@@ -156,6 +156,12 @@ class _Cycle:
             and self.ledger.take_over(run_id, self.owner, holder=holder, until=until)
         )
 
+    def _renew(self, run_id: str) -> bool:
+        """Extend this runner's lease before each node, so a run longer than LEASE_SECONDS keeps it;
+        False if it expired and another runner has taken it (this runner stops driving the run)."""
+        now = self.clock.now()
+        return self.ledger.claim(run_id, self.owner, until=now + LEASE_SECONDS, now=now)
+
     async def _drive(self, run_id: str, counts: PlayCycle | None) -> RunRecord | None:
         current = self.ledger.run(run_id)
         if current is not None and current.finished:
@@ -170,6 +176,7 @@ class _Cycle:
                 clock=self.clock,
                 dry_run=self.dry_run,
                 http=self.http,
+                keep_lease=lambda: self._renew(run_id),
             )
         except Exception as exc:  # the engine fails nodes, not runs; this is its last line of defence
             self.ledger.set_status(run_id, "failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
