@@ -161,3 +161,12 @@ def test_to_text_quotes_custom_names_that_are_not_plain_words() -> None:
         ]
     )
     assert to_text(filter) == 'custom."Lead Score" >= 50 and (url exists or name in ("A", "B\\""))'
+
+
+def test_a_filter_nested_deeper_than_the_limit_is_a_syntax_error_not_a_crash() -> None:
+    from closeflow.close import WhereSyntaxError, parse_where
+
+    assert parse_where("(" * 100 + 'name = "x"' + ")" * 100) == parse_where('name = "x"')
+    for deep in ("(" * 101 + 'name = "x"' + ")" * 101, "not " * 5000 + 'name = "x"'):
+        with pytest.raises(WhereSyntaxError, match="nests not / \\( more than 100 levels deep"):
+            parse_where(deep)

@@ -18,7 +18,7 @@ from closeflow.actions import SqliteLedger
 from closeflow.cli._app import app, console, err_console, guarded, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
 from closeflow.cli._plays import DbOption, PostgresOption, WritesOption, load_catalog, write_ledger_path
-from closeflow.close import ConfigError
+from closeflow.close import CloseClient, ConfigError
 from closeflow.plays import open_run_ledger
 
 _HELP = (
@@ -97,7 +97,7 @@ def mcp_command(
     target = postgres or db
     if list_tools:
         # Listing touches no database: throwaway ledgers, and the store is only opened by calls.
-        run(_list(options, catalog, ":memory:", ":memory:", profile, base_url))
+        run(_list(options, catalog))
         return
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="closeflow mcp: %(message)s")
     run(
@@ -124,14 +124,14 @@ def _catalog(plays: Path | None) -> Any:
 
 @asynccontextmanager
 async def _server(
-    options: Any, catalog: Any, target: str, writes: str, profile: str | None, base_url: str | None
+    options: Any, catalog: Any, target: str, writes: str, client: CloseClient
 ) -> AsyncIterator[Any]:
     from closeflow.mcp import AgentServer, Resources
 
     run_ledger = open_run_ledger(target)
     write_ledger = SqliteLedger(writes)
     try:
-        async with client_for(profile, base_url) as client:
+        async with client:
             secrets = dict(options.secrets)
             key = getattr(client.credentials, "key", None)
             if isinstance(key, str):
@@ -150,10 +150,11 @@ async def _server(
         run_ledger.close()
 
 
-async def _list(
-    options: Any, catalog: Any, target: str, writes: str, profile: str | None, base_url: str | None
-) -> None:
-    async with _server(options, catalog, target, writes, profile, base_url) as server:
+async def _list(options: Any, catalog: Any) -> None:
+    # Listing sends nothing to Close and touches no database: a client that is never used (so no
+    # credentials are needed) and throwaway ledgers.
+    unused = CloseClient("api_listing_sends_nothing", base_url="http://127.0.0.1:9/api/v1")
+    async with _server(options, catalog, ":memory:", ":memory:", unused) as server:
         table = Table(
             "tool", "tier", Column("inputs the agent fills", overflow="fold"), title="closeflow mcp tools"
         )
@@ -179,7 +180,7 @@ async def _serve(
 
     from closeflow.mcp import serve_http
 
-    async with _server(options, catalog, target, writes, profile, base_url) as server:
+    async with _server(options, catalog, target, writes, client_for(profile, base_url)) as server:
         mcp_server = server.mcp_server()
         tiers = ",".join(t for t in ("read", "write", "destructive") if t in options.allow)
         if http:

@@ -99,11 +99,15 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
     raise WhereSyntaxError("unterminated string", text, start + 1)
 
 
+MAX_DEPTH = 100  # nested not / ( levels; real filters stay far below
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.depth = 0
 
     @property
     def token(self) -> _Token:
@@ -151,17 +155,27 @@ class _Parser:
         return items[0] if len(items) == 1 else And(items)
 
     def unary(self) -> Filter:
-        if self.keyword("not"):
-            return Not(self.unary())
-        if self.punct("("):
-            opening = self.tokens[self.pos - 1]
-            inner = self.or_()
-            if not self.punct(")"):
-                if self.token.kind == "end":
-                    raise self.fail('missing ")" to close the "("', opening)
-                raise self.fail(f'expected ")" or "and"/"or", found {self.token.describe()}')
-            return inner
-        return self.condition()
+        token = self.token
+        nests = (token.kind, token.text.lower()) in (("punct", "("), ("word", "not"))
+        if nests:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:  # fail before Python's recursion limit turns it into a crash
+                raise self.fail(f"the filter nests not / ( more than {MAX_DEPTH} levels deep")
+        try:
+            if self.keyword("not"):
+                return Not(self.unary())
+            if self.punct("("):
+                opening = self.tokens[self.pos - 1]
+                inner = self.or_()
+                if not self.punct(")"):
+                    if self.token.kind == "end":
+                        raise self.fail('missing ")" to close the "("', opening)
+                    raise self.fail(f'expected ")" or "and"/"or", found {self.token.describe()}')
+                return inner
+            return self.condition()
+        finally:
+            if nests:
+                self.depth -= 1
 
     def condition(self) -> Condition:
         start = self.token

@@ -3,6 +3,8 @@ tool of the plays folder, or a read of the local store. Each returns plain JSON-
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,8 @@ _VIEW_OF = {model: view for view, model, _object, _columns in VIEWS}
 _PROMOTED = {spec.name: spec.promoted for spec in MODELS}
 # Outcomes shown per call: an agent needs the failures and a sample, not a page per record.
 MAX_OUTCOMES = 100
+MAX_CELL_CHARS = 10_000  # one SQL cell in an answer
+MAX_ANSWER_CHARS = 1_000_000  # all rows of one query_sql answer
 
 
 @dataclass
@@ -77,9 +81,12 @@ async def run_action_tool(
     batch_id: str,
     resources: Resources,
     pinned: list[str] | None = None,
+    keys_as_custom: bool = True,
 ) -> dict[str, Any]:
     """A search's records, or a write's outcomes (``plan``: nothing is written). ``pinned``: the ids
-    a confirmed delete plan showed; exactly those are deleted, whatever matches by now."""
+    a confirmed delete plan showed; exactly those are deleted, whatever matches by now.
+    ``keys_as_custom``: record keys written custom."Field Name" fill that field (off when the
+    configuration fixed which fields a call writes)."""
     data = {k: v for k, v in arguments.items() if k != "records"}
     if tool.tier == "read":
         limit = int(data.get("limit") or 1)
@@ -90,7 +97,7 @@ async def run_action_tool(
             answer["more"] = f"more records match than limit={limit}: narrow where, or raise limit"
         return answer
     records = [dict(record) for record in arguments.get("records") or []]
-    if tool.kind == "action" and tool.name != "insert_note" and not tool.name.startswith("delete"):
+    if keys_as_custom and tool.name != "insert_note" and not tool.name.startswith("delete"):
         data["custom"] = _custom_keys(records, dict(data.get("custom") or {}))
     if pinned is not None:
         data = {k: v for k, v in data.items() if k not in ("where", "match")}
@@ -256,11 +263,31 @@ def _definitions(store: Store) -> dict[str, dict[str, Any]]:
 def _query(store: Store, sql: str, max_rows: int) -> dict[str, Any]:
     columns, rows = store.query(sql, max_rows=max_rows + 1)
     keys = json_keys(columns)
-    answer: dict[str, Any] = {
-        "columns": columns,
-        "rows": [dict(zip(keys, row, strict=True)) for row in rows[:max_rows]],
-        "row_count": min(len(rows), max_rows),
-    }
-    if len(rows) > max_rows:
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for row in rows[:max_rows]:
+        record = {key: _json_value(value) for key, value in zip(keys, row, strict=True)}
+        size += len(json.dumps(record, ensure_ascii=False))
+        if kept and size > MAX_ANSWER_CHARS:
+            break
+        kept.append(record)
+    answer: dict[str, Any] = {"columns": columns, "rows": kept, "row_count": len(kept)}
+    if len(kept) < min(len(rows), max_rows):
+        answer["truncated"] = (
+            f"the rows passed {MAX_ANSWER_CHARS:,} characters after {len(kept)}; select fewer or "
+            "narrower columns, or page with LIMIT/OFFSET"
+        )
+    elif len(rows) > max_rows:
         answer["truncated"] = f"more rows than max_rows={max_rows}; page with LIMIT/OFFSET"
     return answer
+
+
+def _json_value(value: Any) -> Any:
+    """A cell as JSON can carry it: no NaN/Infinity (not JSON), bytes as hex, long text cut."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = "x'" + bytes(value).hex() + "'"
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        return value[:MAX_CELL_CHARS] + f"… ({len(value):,} characters; use substr() for the rest)"
+    return value

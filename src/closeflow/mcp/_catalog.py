@@ -188,7 +188,10 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
             "description": f"Return at most this many records (1-{limits.max_results}).",
         }
     else:
-        records = _RECORDS.format(max=limits.max_records, keys=_RECORD_KEYS[kind])
+        keys = _RECORD_KEYS[kind]
+        if kind == "contact" and "associated_lead_id" not in properties:  # updates cannot move a contact
+            keys = keys.split(", lead_id (")[0]
+        records = _RECORDS.format(max=limits.max_records, keys=keys)
         if kind != "note":
             records += _CUSTOM_RECORDS
         properties = {
@@ -217,6 +220,11 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
         else:
             required.insert(0, "records")
     description = _describe(action, spec, tier)
+    groups = tuple(
+        frozenset(group & set(properties))
+        for group in ({"match", "match_property", "match_value"}, {"mappings", "custom", "constants"})
+        if len(group & set(properties)) > 1
+    )
     return AgentTool(
         name=action,
         tier=tier,
@@ -225,6 +233,7 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
         description=description,
         properties=properties,
         required=tuple(required),
+        groups=groups,
     )
 
 

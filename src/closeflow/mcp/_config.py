@@ -27,8 +27,10 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
-from closeflow.close import ConfigError
+from closeflow.actions import parse_spec
+from closeflow.close import ConfigError, FilterError, parse_where
 from closeflow.mcp._tool import CONTROL_INPUTS, AgentTool, InputSetting, ToolSetting
 
 
@@ -56,6 +58,8 @@ class ServerConfig:
                 continue
             for input_name, chosen in setting.inputs.items():
                 problems += _check_input(tool, input_name, chosen)
+            if not problems:
+                problems += _check_spec(tool, setting)
         if problems:
             raise ConfigError(f"{self.source}: " + "; ".join(problems))
 
@@ -82,6 +86,32 @@ def _check_input(tool: AgentTool, name: str, chosen: InputSetting) -> list[str]:
         if errors:
             return [f"{where}: the default value {chosen.value!r:.80} does not fit: {errors[0].message}"]
     return []
+
+
+def _check_spec(tool: AgentTool, setting: ToolSetting) -> list[str]:
+    """An action tool's fixed values must leave a spec some call can complete: parsed here with
+    stand-ins for what the agent still fills (a match rule), so a configuration that makes every call
+    fail stops the server at start instead."""
+    if tool.kind != "action":
+        return []
+    fixed = setting.fixed()
+    problems = []
+    where = fixed.get("where")
+    if isinstance(where, str) and where.strip():
+        try:
+            parse_where(where)
+        except FilterError as exc:
+            problems.append(f"tools.{tool.name}.inputs.where: {str(exc).splitlines()[0]}")
+    data = {k: v for k, v in {**tool.defaults(), **fixed}.items() if k != "records"}
+    agent_matches = "match" in tool.properties and "match" not in tool.hidden(setting)
+    if agent_matches and not data.get("match") and not data.get("match_property") and not data.get("where"):
+        data["match"] = [{"property": "id", "value": "id"}]
+    try:
+        parse_spec({**data, "action": tool.name})
+    except ValidationError as exc:
+        reasons = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()[:3])
+        problems.append(f"tools.{tool.name}: with these settings every call would fail: {reasons}")
+    return problems
 
 
 def _input(where: str, raw: Any) -> InputSetting:

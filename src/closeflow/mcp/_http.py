@@ -48,12 +48,17 @@ class BearerToken:
 
     def __init__(self, app: App, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+
+    def _allows(self, header: bytes) -> bool:
+        scheme, _, given = header.strip().partition(b" ")
+        # The scheme is case-insensitive (RFC 9110); the token is compared in constant time.
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope.get("headers") or ()).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
+            if not self._allows(given):
                 await send(
                     {
                         "type": "http.response.start",
@@ -72,9 +77,24 @@ class BearerToken:
 
 
 def http_app(server: Any, *, host: str, token: str | None) -> App:
-    """The ASGI app serving ``server`` (an SDK ``Server``) at ``/mcp``."""
+    """The ASGI app serving ``server`` (an SDK ``Server``) at ``/mcp``.
+
+    On any loopback address the Host and Origin headers must name it (the SDK does that for three
+    spellings only; 127.0.0.2 or a long-form ::1 would go unprotected), so a web page cannot reach
+    the server through DNS rebinding."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
     check_binding(host, token)
-    app: App = server.streamable_http_app(streamable_http_path=PATH, host=host)
+    security = None
+    if is_loopback(host):
+        shown = f"[{host}]" if ":" in host else host
+        names = {shown, "localhost", "127.0.0.1", "[::1]"}
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=sorted(f"{name}:*" for name in names),
+            allowed_origins=sorted(f"http://{name}:*" for name in names),
+        )
+    app: App = server.streamable_http_app(streamable_http_path=PATH, host=host, transport_security=security)
     return BearerToken(app, token) if token else app
 
 

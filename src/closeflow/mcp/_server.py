@@ -202,7 +202,13 @@ class AgentServer:
                 answer["_failed"] = True
         else:
             answer = await run_action_tool(
-                tool, filled, plan=plan, batch_id=f"mcp-{run_id}", resources=self.resources, pinned=pinned
+                tool,
+                filled,
+                plan=plan,
+                batch_id=f"mcp-{run_id}",
+                resources=self.resources,
+                pinned=pinned,
+                keys_as_custom="custom" not in tool.hidden(self.options.config.setting(tool.name)),
             )
             summary = answer.get("summary", {})  # searches have none
             if (

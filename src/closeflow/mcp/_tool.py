@@ -64,6 +64,18 @@ class AgentTool:
     properties: Mapping[str, dict[str, Any]]
     required: tuple[str, ...] = ()
     defs: Mapping[str, Any] = field(default_factory=dict)
+    # Inputs that only mean something together: configuring one hides them all, so an agent cannot
+    # undo a fixed match_property through `match`, or write fields through `constants` when the
+    # configuration fixed `mappings`.
+    groups: tuple[frozenset[str], ...] = ()
+
+    def hidden(self, setting: ToolSetting) -> set[str]:
+        """The inputs an agent is not shown under ``setting``: configured ones and their groups."""
+        hidden = setting.hidden()
+        for group in self.groups:
+            if group & hidden:
+                hidden |= group
+        return hidden
 
     @property
     def writes(self) -> bool:
@@ -71,7 +83,7 @@ class AgentTool:
 
     def schema(self, setting: ToolSetting, *, confirm: bool) -> dict[str, Any]:
         """The input schema an agent is shown under ``setting`` and the server's confirmation mode."""
-        hidden = setting.hidden()
+        hidden = self.hidden(setting)
         properties = {k: copy.deepcopy(v) for k, v in self.properties.items() if k not in hidden}
         if self.writes and confirm:
             properties[CONFIRMATION_TOKEN] = {
