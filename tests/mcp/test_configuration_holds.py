@@ -100,3 +100,24 @@ async def test_a_filter_nested_too_deep_is_an_error_the_agent_can_act_on(build: 
         deep = await session.call_tool("search_leads", {"where": "(" * 2000 + 'name = "x"' + ")" * 2000})
     assert deep.is_error
     assert "nests not / ( more than 100 levels deep" in answer(deep)["error"]
+
+
+async def test_an_update_that_would_change_more_records_than_a_call_may_is_refused_at_the_plan(
+    build: Build, client: CloseClient, emulator: Emulator
+) -> None:
+    lead = await new_lead(client, name="Acme")
+    for n in range(4):
+        await new_contact(client, lead["id"], f"sam{n}@acme.com", name="Sam")
+    emulator.request_log.clear()
+    arguments = {
+        "records": [{"name": "Sam", "title": "CEO"}],
+        "match_property": "name",
+        "match_value": "name",
+        "on_many": "update_all",
+    }
+    async with connected(build("read,write", max_records=3)) as session:
+        refused = await session.call_tool("update_contacts", arguments)
+    assert refused.is_error
+    assert answer(refused)["error"].startswith("refusing: this call would change 4 contacts, more than the 3")
+    assert "confirmation_token" not in answer(refused)
+    assert writes(emulator) == []

@@ -73,6 +73,10 @@ class Ledger(Protocol):
         at: float,
     ) -> None: ...
 
+    def recorded(self, close_ids: Sequence[str]) -> set[str]:
+        """Which of these Close ids some ledger row records as its outcome (in any batch)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -168,6 +172,17 @@ class SqliteLedger:
             _UPSERT,
             (batch_id, key, action, run_id, row, None, status, json.dumps(list(close_ids)), error, at),
         )
+
+    def recorded(self, close_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for close_id in dict.fromkeys(close_ids):
+            # close_ids holds a JSON list: look for the quoted id, then read the lists that have it.
+            rows = self._db.execute(
+                "SELECT close_ids FROM action_ledger WHERE instr(close_ids, ?) > 0", [json.dumps(close_id)]
+            )
+            if any(close_id in json.loads(ids) for (ids,) in rows):
+                found.add(close_id)
+        return found
 
     def close(self) -> None:
         self._db.close()

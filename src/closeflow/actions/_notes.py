@@ -3,7 +3,9 @@
 Not one of the ten record actions (notes are activities, not leads or contacts), but held to the
 same rule: a note is created at most once per (batch, lead, text). The write ledger records the
 intent before the POST; an answer lost in transit is resolved by looking for a note with the same
-text on the lead, created since the intent, before anything is sent again.
+text on the lead, created since the intent, before anything is sent again. The same text may well
+be on the lead already (another batch wrote it a minute ago): a note whose id the ledger records
+for another write is never taken for this one's.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ async def insert_note(
     if previous is not None and previous.pending and previous.intent_at is not None:
         # An earlier attempt died after its intent: the note may exist already.
         since = previous.intent_at
-        found = await _find(client, lead_id, text, since)
+        found = await _find(client, ledger, lead_id, text, since)
         if found:
             return _done(ledger, batch_id, key, run_id, found, client, recovered=True)
     ledger.record_intent(batch_id, key, ACTION, run_id=run_id, row=None, at=since)
@@ -73,7 +75,7 @@ async def insert_note(
                     error=str(exc), at=client.clock.now(),
                 )  # fmt: skip
                 return Outcome(key, None, "failed", "create", error=str(exc), field_errors=errors)
-            found = await _find(client, lead_id, text, since)
+            found = await _find(client, ledger, lead_id, text, since)
             if found:
                 return _done(ledger, batch_id, key, run_id, found, client, recovered=True)
             if attempt == 2:
@@ -84,11 +86,18 @@ async def insert_note(
     raise AssertionError("unreachable")
 
 
-async def _find(client: CloseClient, lead_id: str, text: str, since: float) -> dict[str, Any] | None:
+async def _find(
+    client: CloseClient, ledger: Ledger, lead_id: str, text: str, since: float
+) -> dict[str, Any] | None:
+    """The note this key's intent (at ``since``) may have created: newest first, as Close lists them."""
     page = await client.get(NOTE_PATH, params={"lead_id": lead_id, "_limit": 100})
     same = [n for n in page.get("data", []) if n.get("note") == text]
     recent = created_since(same, since)  # with its clock-skew margin
-    return recent[0] if recent else None
+    # The skew margin also lets in an identical note written shortly before the intent; one the
+    # ledger already records for another write is that one, not ours.
+    taken = ledger.recorded([str(n["id"]) for n in recent]) if recent else set()
+    ours = [n for n in recent if str(n["id"]) not in taken]
+    return ours[0] if ours else None
 
 
 def _done(

@@ -82,11 +82,13 @@ async def run_action_tool(
     resources: Resources,
     pinned: list[str] | None = None,
     keys_as_custom: bool = True,
+    max_changed: int | None = None,
 ) -> dict[str, Any]:
     """A search's records, or a write's outcomes (``plan``: nothing is written). ``pinned``: the ids
     a confirmed delete plan showed; exactly those are deleted, whatever matches by now.
     ``keys_as_custom``: record keys written custom."Field Name" fill that field (off when the
-    configuration fixed which fields a call writes)."""
+    configuration fixed which fields a call writes). ``max_changed``: a plan that would change more
+    Close records than this (``on_many=update_all`` can turn one input record into many) is refused."""
     data = {k: v for k, v in arguments.items() if k != "records"}
     if tool.tier == "read":
         limit = int(data.get("limit") or 1)
@@ -131,6 +133,13 @@ async def run_action_tool(
     except DeleteRefused as exc:  # its own advice ("set force") is not open to an agent
         raise ConfigError(_over_max(spec, exc.count)) from None
     answer = _outcomes(outcomes, run.summary, ignored)
+    changed = {i for o in outcomes if o.status == "planned" and o.plan == "update" for i in o.ids}
+    if plan and max_changed is not None and len(changed) > max_changed:
+        raise ConfigError(
+            f"refusing: this call would change {len(changed)} {spec.object_type}s, more than the "
+            f"{max_changed} this server allows per call; nothing was written. Narrow the match "
+            "(on_many=fail or first) or split the records"
+        )
     if plan and tool.tier == "destructive":
         ids = sorted({i for o in outcomes if o.status == "planned" and o.plan == "delete" for i in o.ids})
         # A dry run reports the deletes without refusing; confirming it could never succeed, so the
@@ -177,9 +186,21 @@ def _over_max(spec: Any, count: int) -> str:
 
 
 async def run_play_tool(
-    tool: AgentTool, arguments: dict[str, Any], *, plan: bool, resources: Resources
+    tool: AgentTool,
+    arguments: dict[str, Any],
+    *,
+    plan: bool,
+    resources: Resources,
+    max_delete: int | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Run a tool of the plays folder (recorded in the run ledger by the engine, source ``mcp``)."""
+    """Run a tool of the plays folder (recorded in the run ledger by the engine, source ``mcp``, with
+    the call's mode and tier). ``max_delete``: the server's cap on deletes, which a play's own
+    ``max_affected`` or ``force`` cannot lift; ``secrets``: scrubbed from all the run stores. A plan
+    shows each node's record: what the actions would write, the requests HTTP nodes would send."""
+    from closeflow.plays._tools import node_report
+
+    mode = "plan" if plan else "execute" if tool.writes else "read"
     run, outputs = await run_tool(
         tool.name,
         arguments,
@@ -190,10 +211,15 @@ async def run_play_tool(
         clock=resources.clock,
         source="mcp",
         dry_run=plan,
+        max_delete=max_delete,
+        context_extra={"mcp": {"mode": mode, "tier": tool.tier}},
+        scrub_values=secrets,
     )
     answer: dict[str, Any] = {"run_id": run.id, "status": run.status, "outputs": outputs}
     if run.error:
         answer["error"] = run.error
+    if plan:
+        answer.update(node_report(run, resources.run_ledger))
     return run.id, answer
 
 

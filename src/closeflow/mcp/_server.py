@@ -197,7 +197,14 @@ class AgentServer:
             # In a thread: a query may take up to the store's statement timeout, and other calls go on.
             return await asyncio.to_thread(run_data_tool, tool, filled, self.resources)
         if tool.kind == "tool":
-            _run_id, answer = await run_play_tool(tool, filled, plan=plan, resources=self.resources)
+            _run_id, answer = await run_play_tool(
+                tool,
+                filled,
+                plan=plan,
+                resources=self.resources,
+                max_delete=self.options.limits.max_affected,
+                secrets=self.secrets,
+            )
             if answer["status"] == "failed":
                 answer["_failed"] = True
         else:
@@ -209,6 +216,7 @@ class AgentServer:
                 resources=self.resources,
                 pinned=pinned,
                 keys_as_custom="custom" not in tool.hidden(self.options.config.setting(tool.name)),
+                max_changed=self.options.limits.max_records,
             )
             summary = answer.get("summary", {})  # searches have none
             if (
