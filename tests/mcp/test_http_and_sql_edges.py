@@ -66,3 +66,28 @@ async def test_sql_values_json_cannot_carry_come_back_safe(build: Build, tmp_pat
     [row] = answer(result)["rows"]
     assert (row["inf"], row["neg"], row["blob"]) == (None, None, "x'00ff'")
     assert row["long_text"] == "0" * 10_000 + "… (12,000 characters; use substr() for the rest)"
+
+
+async def test_query_sql_reads_the_data_models_not_the_ledgers_beside_them(
+    build: Build, tmp_path: Path
+) -> None:
+    from closeflow.actions import SqliteLedger
+    from closeflow.plays import open_run_ledger
+
+    path = tmp_path / "closeflow.db"  # the CLI's layout: store, run ledger and write ledger in one file
+    store = open_store(str(path))
+    store.ensure_models([ModelSpec("leads")])
+    store.close()
+    open_run_ledger(str(path)).close()
+    SqliteLedger(path).close()
+    async with connected(build(store_target=str(path))) as session:
+        leads = await session.call_tool("query_sql", {"sql": "select count(*) as n from leads"})
+        runs = await session.call_tool("query_sql", {"sql": "select * from play_runs"})
+        writes = await session.call_tool(
+            "query_sql", {"sql": "select * from leads join action_ledger on 1=1"}
+        )
+    assert answer(leads)["rows"] == [{"n": 0}]
+    assert runs.is_error and answer(runs)["error"].startswith(
+        "play_runs is not readable through this query path"
+    )
+    assert writes.is_error and "action_ledger is not readable" in answer(writes)["error"]

@@ -25,7 +25,7 @@ from closeflow.close import CloseClient, ConfigError
 from closeflow.mcp._tool import AgentTool
 from closeflow.plays import RunLedger, run_tool
 from closeflow.sync import MODELS, VIEWS, Store, open_store, planned_views
-from closeflow.sync.store import json_keys
+from closeflow.sync.store import LEDGER_TABLES, json_keys
 from closeflow.sync.store._views import view_sql
 
 _VIEW_OF = {model: view for view, model, _object, _columns in VIEWS}
@@ -287,7 +287,8 @@ def _definitions(store: Store) -> dict[str, dict[str, Any]]:
 
 
 def _query(store: Store, sql: str, max_rows: int) -> dict[str, Any]:
-    columns, rows = store.query(sql, max_rows=max_rows + 1)
+    # An agent reads the data models, not the run and write ledgers that may share the database.
+    columns, rows = store.query(sql, max_rows=max_rows + 1, hidden=LEDGER_TABLES)
     keys = json_keys(columns)
     kept: list[dict[str, Any]] = []
     size = 0

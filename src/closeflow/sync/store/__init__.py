@@ -24,6 +24,22 @@ from closeflow.sync.store._types import (
 
 DEFAULT_PATH = "closeflow.db"
 
+# Tables other parts of closeflow keep beside the data models in the default layout (one SQLite file,
+# one Postgres schema): not data, so an agent's queries run with ``hidden=LEDGER_TABLES``. Written out
+# rather than imported so the store depends on nothing above it; tests/sync/store/
+# test_store_query_scope.py checks the list against what the ledgers create.
+LEDGER_TABLES = frozenset(
+    {
+        # the run ledger: closeflow/plays/_ledger.py, _SCHEMA
+        "play_runs",
+        "play_run_nodes",
+        "play_enrolments",
+        "play_cursors",
+        # the actions' write ledger: closeflow/actions/_ledger.py, _SCHEMA
+        "action_ledger",
+    }
+)
+
 
 def open_store(
     target: str | None = None,
@@ -70,6 +86,7 @@ def open_store(
 
 __all__ = [
     "DEFAULT_PATH",
+    "LEDGER_TABLES",
     "Change",
     "ChangeKind",
     "ModelInfo",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, ClassVar
@@ -110,7 +110,12 @@ class SqlStore(ABC):
 
     @abstractmethod
     def query(
-        self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int | None = None,
+        hidden: Collection[str] = (),
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
     @abstractmethod

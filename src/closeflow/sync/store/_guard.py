@@ -5,11 +5,17 @@ authorizer; Postgres' read-only transaction under a read-only role with a statem
 a read-only transaction still allows (advisory locks that block the sync's writers, reading server
 files, ``COPY … TO PROGRAM`` as a superuser, changing settings, running a string as SQL) is refused
 here by shape: one statement, starting with a reading verb, calling none of the functions below.
+
+A caller may also hide tables from a query (``hidden``: the MCP server hides closeflow's ledgers from
+an agent). SQLite's authorizer sees every table a statement reads, so it decides that precisely;
+on Postgres this module refuses any identifier spelling a hidden name, and the store then checks
+the statement's plan (see ``_pg_access.hidden_relation``), which sees through views.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from closeflow.sync.store._types import Dialect, StoreError
@@ -43,12 +49,31 @@ _REFUSED_FUNCTIONS = frozenset(
         "query_to_xmlschema",
         "cursor_to_xml",
         "cursor_to_xmlschema",
+        # These read a table, a schema or the whole database named in a string, or run a string as
+        # a query (ts_stat, ts_rewrite): no check of the statement's text can see what they read.
+        "table_to_xml",
+        "table_to_xml_and_xmlschema",
+        "table_to_xmlschema",
+        "schema_to_xml",
+        "schema_to_xml_and_xmlschema",
+        "schema_to_xmlschema",
+        "database_to_xml",
+        "database_to_xml_and_xmlschema",
+        "database_to_xmlschema",
+        "ts_stat",
+        "ts_rewrite",
         "load_extension",  # SQLite: loading native code
     }
 )
 _REFUSED_PREFIXES = ("pg_advisory", "pg_try_advisory", "pg_ls_", "pg_file_", "lo_", "dblink")
 _SLEEPS = frozenset({"pg_sleep", "pg_sleep_for", "pg_sleep_until"})
 _NUMBER = re.compile(r"\d+(\.\d*)?")
+
+# Postgres' planner statistics hold sample values (pg_stats.most_common_vals) of every table the
+# reader may select from, hidden ones included: hidden along with any table.
+PG_SAMPLING_RELATIONS = frozenset(
+    {"pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic", "pg_statistic_ext_data"}
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +82,34 @@ class _Token:
     quoted: bool = False  # a "quoted identifier": a name, but never a keyword
 
 
-def check_read_only_sql(sql: str, dialect: Dialect, *, time_budget: float) -> None:
-    """Raise ``StoreError`` unless ``sql`` is one reading statement calling no refused function."""
+def hidden_names(hidden: Collection[str], dialect: Dialect) -> frozenset[str]:
+    """The lower-cased names a query may not read: ``hidden``, and on Postgres (when any) the
+    statistics relations that sample every table."""
+    if isinstance(hidden, str):
+        raise TypeError(f"hidden= takes a collection of table names, not one string ({hidden!r})")
+    names = frozenset(name.lower() for name in hidden)
+    if names and dialect == "postgres":
+        names |= PG_SAMPLING_RELATIONS
+    return names
+
+
+def not_readable(name: str) -> StoreError:
+    """The refusal of a hidden name, spelt as ``hidden`` has it (lower-case) however the SQL wrote it."""
+    return StoreError(
+        f"{name.lower()} is not readable through this query path; "
+        "read the data models, their views and change_log instead"
+    )
+
+
+def check_read_only_sql(
+    sql: str, dialect: Dialect, *, time_budget: float, hidden: frozenset[str] = frozenset()
+) -> str:
+    """Raise ``StoreError`` unless ``sql`` is one reading statement calling no refused function and
+    naming nothing in ``hidden`` (lower-cased names, from ``hidden_names``); return its verb, lower-case.
+
+    Names match whatever their case, quoted or not, and any identifier counts (a column alias, a
+    schema-qualified name's last part), so a hidden name is refused even where it would not read
+    the table: a refusal too many, never a read too many."""
     tokens = _tokens(sql, dialect)
     if not tokens:
         raise StoreError("the SQL query is empty: send one SELECT (or WITH … SELECT) statement")
@@ -69,6 +120,9 @@ def check_read_only_sql(sql: str, dialect: Dialect, *, time_budget: float) -> No
             f"the SQL query path is read-only: {verb} statements are refused; "
             "use SELECT (or WITH, VALUES, TABLE, EXPLAIN) to read the data models and the change log"
         )
+    for token in tokens:
+        if token.text.lower() in hidden:
+            raise not_readable(token.text)
     for index, token in enumerate(tokens):
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         if following is None or following.text != "(" or following.quoted:
@@ -77,13 +131,15 @@ def check_read_only_sql(sql: str, dialect: Dialect, *, time_budget: float) -> No
         if name in _REFUSED_FUNCTIONS or name.startswith(_REFUSED_PREFIXES):
             raise StoreError(
                 f"the SQL query path refuses {name}(): it locks, reads server files, signals other "
-                "sessions, changes settings or runs SQL text; only plain reads are allowed"
+                "sessions, changes settings, reads tables named in text or runs SQL text; "
+                "only plain reads are allowed"
             )
         if name in _SLEEPS and not _short_sleep(name, tokens[index + 2 :], time_budget):
             raise StoreError(
                 f"the SQL query path refuses {name}() beyond its {time_budget:g} s time budget "
                 "(a number of seconds is allowed up to that)"
             )
+    return first.text.lower()
 
 
 def _short_sleep(name: str, rest: list[_Token], budget: float) -> bool:

@@ -4,6 +4,9 @@ A read-only transaction does not stop a superuser: ``COPY … TO PROGRAM`` and s
 still run. So when the connected role is a superuser (or holds one of the server-program/-file
 roles), the query path runs its SQL as a separate read-only role the user names (``read_role``),
 entered with ``SET LOCAL ROLE`` per query, and refuses to run without one.
+
+Tables a caller hides from one query are still granted to that role (another caller may read
+them), so the plan of each such query is checked for them before its rows are handed back.
 """
 
 # Identifiers in these SQL strings pass through quote(); values are parameters.
@@ -11,6 +14,9 @@ entered with ``SET LOCAL ROLE`` per query, and refuses to run without one.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -118,3 +124,44 @@ def query_error(sql: str, exc: psycopg.Error, timeout: float, role: str | None) 
     if "multiple commands" in text:
         return StoreError(f"the SQL query path runs one statement at a time ({text}); send them separately")
     return StoreError(f"the query failed: {text}")
+
+
+def hidden_relation(
+    cursor: psycopg.Cursor[tuple[Any, ...]], sql: str, params: Sequence[Any] | None, hidden: frozenset[str]
+) -> str | None:
+    """The first table or view in ``hidden`` the plan of ``sql`` scans (``None``: none).
+
+    A view is planned as the tables under it, so a view over a hidden table is seen; a materialized
+    view (a copy) or a function reading a table in its body is not."""
+    cursor.execute(f"EXPLAIN (FORMAT JSON)\n{sql}", params, binary=True)
+    row = cursor.fetchone()
+    for name in _relations(row[0] if row is not None else None):
+        if name.lower() in hidden:
+            return name
+    return None
+
+
+def _relations(plan: Any) -> Iterator[str]:
+    if isinstance(plan, dict):
+        if isinstance(name := plan.get("Relation Name"), str):
+            yield name
+        for value in plan.values():
+            yield from _relations(value)
+    elif isinstance(plan, list):
+        for item in plan:
+            yield from _relations(item)
+
+
+_WORD = re.compile(r"[A-Za-z0-9_$]+")
+
+
+def hidden_word(rows: Sequence[tuple[Any, ...]], hidden: frozenset[str]) -> str | None:
+    """For an EXPLAIN statement, whose rows are a plan (any format): the first hidden name in it. Its
+    row counts (EXPLAIN ANALYZE) would otherwise tell what a hidden table holds, one filter at a time."""
+    for row in rows:
+        for cell in row:
+            text = cell if isinstance(cell, str) else json.dumps(cell, default=str)
+            for word in _WORD.findall(text):
+                if word.lower() in hidden:
+                    return str(word)
+    return None

@@ -13,7 +13,7 @@ what lets a consumer read the log by offset without ever skipping a row committe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,10 +21,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from closeflow.sync.store._base import CHANGE_COLUMNS, ChangeRow, SqlStore, Written
-from closeflow.sync.store._guard import DEFAULT_STATEMENT_TIMEOUT, check_read_only_sql
+from closeflow.sync.store._guard import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    check_read_only_sql,
+    hidden_names,
+    not_readable,
+)
 from closeflow.sync.store._names import MAX_IDENTIFIER_BYTES, quote
 from closeflow.sync.store._pg_access import (
     grant_read_role,
+    hidden_relation,
+    hidden_word,
     query_error,
     query_role,
 )
@@ -239,9 +246,17 @@ class PostgresStore(SqlStore):
                 )
 
     def query(
-        self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int | None = None,
+        hidden: Collection[str] = (),
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        check_read_only_sql(sql, "postgres", time_budget=self.statement_timeout)
+        names_hidden = hidden_names(hidden, "postgres")
+        verb = check_read_only_sql(sql, "postgres", time_budget=self.statement_timeout, hidden=names_hidden)
+        # An EXPLAIN's rows are its plan: all of it is checked for hidden names, then cut to max_rows.
+        whole_plan = bool(names_hidden) and verb == "explain"
         with self._lock:
             reader = self._reader_connection()
             try:
@@ -257,8 +272,19 @@ class PostgresStore(SqlStore):
                     names = [column.name for column in cursor.description or ()]
                     if cursor.description is None:
                         rows: list[tuple[Any, ...]] = []
-                    else:
-                        rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
+                    elif max_rows is None or whole_plan:
+                        rows = cursor.fetchall()
+                    else:  # fetchmany(0) would mean "the default size" to the DB-API
+                        rows = cursor.fetchmany(max_rows) if max_rows > 0 else []
+                    if names_hidden:
+                        found = (
+                            hidden_word(rows, names_hidden)
+                            if whole_plan
+                            else hidden_relation(cursor, sql, tuple(params) or None, names_hidden)
+                        )
+                        if found is not None:
+                            raise not_readable(found)
+                        rows = rows[:max_rows] if max_rows is not None else rows
             except psycopg.Error as exc:
                 raise query_error(sql, exc, self.statement_timeout, self._query_role) from None
             finally:

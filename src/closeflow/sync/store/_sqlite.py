@@ -14,13 +14,18 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 from closeflow.sync.store._base import _CHUNK, CHANGE_COLUMNS, ChangeRow, SqlStore, Written
-from closeflow.sync.store._guard import DEFAULT_STATEMENT_TIMEOUT, check_read_only_sql
+from closeflow.sync.store._guard import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    check_read_only_sql,
+    hidden_names,
+    not_readable,
+)
 from closeflow.sync.store._names import quote
 from closeflow.sync.store._records import Incoming
 from closeflow.sync.store._types import Dialect, StoreError
@@ -34,6 +39,21 @@ _READ_ACTIONS = frozenset(
 
 def _read_only(action: int, *_args: Any) -> int:
     return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _read_only_except(hidden: frozenset[str], refused: list[str]) -> Callable[..., int]:
+    """``_read_only``, also denying reads of the ``hidden`` tables (noted in ``refused``).
+
+    SQLite reports every table and view a statement reads, however it is reached (a join, a
+    subquery, a CTE, a view over the table, ``count(*)`` with no column), as SQLITE_READ of it."""
+
+    def authorize(action: int, table: str | None, *_args: Any) -> int:
+        if action == sqlite3.SQLITE_READ and table is not None and table.lower() in hidden:
+            refused.append(table)
+            return sqlite3.SQLITE_DENY
+        return _read_only(action)
+
+    return authorize
 
 
 class SQLiteStore(SqlStore):
@@ -145,9 +165,16 @@ class SQLiteStore(SqlStore):
         self._many(f"INSERT INTO change_log ({CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def query(
-        self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int | None = None,
+        hidden: Collection[str] = (),
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        check_read_only_sql(sql, "sqlite", time_budget=0)
+        names_hidden = hidden_names(hidden, "sqlite")
+        check_read_only_sql(sql, "sqlite", time_budget=0)  # the authorizer decides what is hidden
+        refused: list[str] = []
         with self._lock:
             reader = self._reader_connection()
             # SQLite has no statement timeout (a recursive WITH can run forever): the progress handler
@@ -155,11 +182,20 @@ class SQLiteStore(SqlStore):
             deadline = time.monotonic() + self.statement_timeout
             reader.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
             try:
+                if names_hidden:
+                    # Setting an authorizer expires every prepared statement, so a statement cached
+                    # by an earlier query is compiled (and authorized) again under this one, and after.
+                    reader.set_authorizer(_read_only_except(names_hidden, refused))
                 cursor = reader.execute(sql, tuple(params))
-                rows = cursor.fetchmany(max_rows) if max_rows is not None else cursor.fetchall()
+                if max_rows is None:
+                    rows = cursor.fetchall()
+                else:  # fetchmany(0) would mean "the default size" to the DB-API
+                    rows = cursor.fetchmany(max_rows) if max_rows > 0 else []
                 names = [column[0] for column in cursor.description or ()]
                 cursor.close()
             except sqlite3.Error as exc:
+                if refused:
+                    raise not_readable(refused[0]) from None
                 if time.monotonic() > deadline and "interrupted" in str(exc):
                     raise StoreError(
                         f"the query ran longer than its {self.statement_timeout:g} s limit and was cancelled"
@@ -167,6 +203,8 @@ class SQLiteStore(SqlStore):
                 raise _query_error(sql, exc) from exc
             finally:
                 reader.set_progress_handler(None, 0)
+                if names_hidden:
+                    reader.set_authorizer(_read_only)
                 if reader.in_transaction:
                     reader.execute("ROLLBACK")
         return names, rows

@@ -6,7 +6,7 @@ interchangeable behind ``open_store()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -127,8 +127,19 @@ class Store(Protocol):
     def models(self) -> list[ModelInfo]: ...
 
     def query(
-        self, sql: str, params: Sequence[Any] = (), *, max_rows: int | None = None
-    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int | None = None,
+        hidden: Collection[str] = (),
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one read-only statement; its column names and (at most ``max_rows``) rows.
+
+        ``hidden`` names tables and views (any case) the statement may not read, however it reaches
+        them; one that does raises ``StoreError`` ("… NAME is not readable through this query path …")
+        and returns no rows. ``LEDGER_TABLES`` hides closeflow's ledgers from an agent."""
+        ...
 
     def rebuild_view(self, model: str, view: str, columns: Sequence[ViewColumn]) -> None: ...
 
