@@ -11,7 +11,7 @@ twice on resume.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx2
@@ -32,7 +32,7 @@ from closeflow.plays._interpreter import (
 )
 from closeflow.plays._ledger import AlreadyRetried, NodeRecord, RunLedger, RunRecord
 from closeflow.plays._nodes import NodeExecutor
-from closeflow.plays._secrets import Secrets, scrub
+from closeflow.plays._secrets import MIN_SECRET_LENGTH, Secrets, scrub
 from closeflow.plays._tools import ToolInputError, check_inputs, evaluate_outputs
 
 # A delay longer than this leaves the run ``waiting`` for the runner to pick up after ``wake_at``
@@ -42,6 +42,14 @@ MAX_INLINE_WAIT = 60.0
 # that never exits into a failed run instead of a runner that never finishes its cycle.
 MAX_NODE_ATTEMPTS = 1000
 _CONTROL = frozenset({"branch", "switch", "filter", "set", "end"})
+# Context keys a run's creator sets to bind how every drive of it runs, resumed or retried alike:
+# a run planned for an agent must never be finished for real by a runner, nor lose its delete cap.
+DRY_RUN, MAX_DELETE = "dry_run", "max_delete"
+
+
+def tighter(cap: int | None, other: int | None) -> int | None:
+    """The lower of two delete caps (None: no cap)."""
+    return other if cap is None else cap if other is None else min(cap, other)
 
 
 def definition_of(catalog: Any, name: str) -> Any:
@@ -66,14 +74,31 @@ class _Run:
         self.history: list[NodeRecord] = list(run.nodes)
         self.ledger: RunLedger = deps["ledger"]
         self.clock: Clock = deps["clock"]
-        self.deps = deps
+        # Passed on to tool runs this run calls, so a cap or a dry run reaches every nested graph.
+        self.deps = {
+            **deps,
+            "dry_run": bool(deps["dry_run"] or run.context.get(DRY_RUN)),
+            "max_delete": tighter(deps["max_delete"], run.context.get(MAX_DELETE)),
+        }
         self.executor = NodeExecutor(
-            deps["client"], deps["write_ledger"], deps["evaluator"], deps["http"], deps["dry_run"]
+            deps["client"],
+            deps["write_ledger"],
+            deps["evaluator"],
+            deps["http"],
+            self.deps["dry_run"],
+            self.deps["max_delete"],
         )
         # Resolved from the environment for this drive only: visible to expressions as `secrets.*`,
         # scrubbed from everything the ledger stores.
         self.secrets = Secrets.resolve(
             getattr(self.definition, "secrets", {}) or {}, owner=f"{self.definition.kind} {run.play!r}"
+        )
+        # What is scrubbed: the play's secrets and the caller's known ones (an agent server's API
+        # key), the latter never visible to expressions. Too short a value cannot be scrubbed safely.
+        known = deps["scrub_values"].items()
+        self.scrubbed = Secrets(
+            {f"play.{k}": v for k, v in self.secrets.items()}
+            | {f"known.{k}": v for k, v in known if len(v) >= MIN_SECRET_LENGTH}
         )
 
     def context(self) -> dict[str, Any]:
@@ -92,9 +117,9 @@ class _Run:
             node_id=node_id,
             attempt=attempt,
             status="succeeded" if outcome.status == "succeeded" else "failed",
-            input=scrub(outcome.input, self.secrets),
-            output=scrub(outcome.output, self.secrets),
-            error=scrub(outcome.error, self.secrets),
+            input=scrub(outcome.input, self.scrubbed),
+            output=scrub(outcome.output, self.scrubbed),
+            error=scrub(outcome.error, self.scrubbed),
             error_class=outcome.error_class,
             retryable=outcome.retryable,
             started_at=started,
@@ -183,7 +208,7 @@ class _Run:
         nodes: list[NodeRecord] = []
         # A secret passed as a tool input is stored scrubbed (the tool sees ***): tools declare their own.
         context: dict[str, Any] = {
-            "input": scrub(inputs, self.secrets),
+            "input": scrub(inputs, self.scrubbed),
             "parent": {"run_id": self.record.id, "node_id": node_id},
         }
         if latest is not None:
@@ -205,10 +230,10 @@ class _Run:
         if status == "succeeded" and getattr(self.definition, "kind", "") == "tool":
             try:
                 outputs = evaluate_outputs(self.definition, self.context(), self.deps["evaluator"])
-                self.ledger.set_output(self.record.id, scrub(outputs, self.secrets))
+                self.ledger.set_output(self.record.id, scrub(outputs, self.scrubbed))
             except Exception as exc:  # ConfigError, or bad data in an output expression
                 status, error = "failed", str(exc)
-        self.ledger.set_status(self.record.id, status, error=scrub(error, self.secrets))  # type: ignore[arg-type]
+        self.ledger.set_status(self.record.id, status, error=scrub(error, self.scrubbed))  # type: ignore[arg-type]
         return self._reload()
 
     def _reload(self) -> RunRecord:
@@ -313,12 +338,17 @@ async def run_to_end(
     evaluator: Any = None,
     max_inline_wait: float = MAX_INLINE_WAIT,
     keep_lease: Callable[[], bool] | None = None,
+    max_delete: int | None = None,
+    scrub_values: Mapping[str, str] | None = None,
 ) -> RunRecord:
     """Drive run ``run_id`` until it finishes or waits on a long delay; resumes from its history.
 
     ``dry_run``: action nodes plan (nothing written), HTTP nodes report the request they would send,
     delays do not wait. ``from_node`` starts a fresh run at that node instead of the graph's start.
     ``keep_lease`` (a runner's): renews its lease before each node; False stops driving the run.
+    ``max_delete``: deletes are capped at this many records and never forced (an agent's calls);
+    ``scrub_values``: known secrets scrubbed from everything stored, besides the play's own. A run
+    whose context holds ``dry_run`` or ``max_delete`` (set by its creator) always runs so.
     """
     if evaluator is None:
         from closeflow.plays._expressions import Evaluator
@@ -334,6 +364,8 @@ async def run_to_end(
         "evaluator": evaluator,
         "max_inline_wait": max_inline_wait,
         "keep_lease": keep_lease,
+        "max_delete": max_delete,
+        "scrub_values": dict(scrub_values or {}),
     }
     return await _drive(run_id, catalog, deps, from_node)
 

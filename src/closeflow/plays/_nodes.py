@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx2
 
-from closeflow.actions import Ledger, parse_spec
+from closeflow.actions import DeleteRefused, Ledger, Outcome, parse_spec, run_action
 from closeflow.actions import execute as execute_action
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays._interpreter import NodeOutcome
@@ -70,13 +70,17 @@ def error_class_of_outcome(error: str | None, field_errors: dict[str, str] | Non
 
 @dataclass
 class NodeExecutor:
-    """Runs the I/O nodes of one run; ``dry_run`` plans actions and sends no HTTP request."""
+    """Runs the I/O nodes of one run; ``dry_run`` plans actions and sends no HTTP request.
+
+    ``max_delete`` caps every delete on a caller's behalf (an agent's): ``max_affected`` is the
+    lower of the node's and the cap, and ``force`` is off, whatever the play file says."""
 
     client: CloseClient | None
     write_ledger: Ledger | None
     evaluator: Any
     http: httpx2.AsyncClient | None = None
     dry_run: bool = False
+    max_delete: int | None = None
 
     async def action(self, node: Any, context: dict[str, Any], key: str) -> NodeOutcome:
         try:
@@ -91,7 +95,12 @@ class NodeExecutor:
             return NodeOutcome(
                 "failed", error=f"node {node.id!r}: {exc}", error_class="ConfigError", retryable=False
             )
-        stored_input = {"config": config, "record": record}
+        stored_input: dict[str, Any] = {"config": config, "record": record}
+        if self.max_delete is not None and spec.action.startswith("delete"):
+            spec = spec.model_copy(
+                update={"force": False, "max_affected": min(spec.max_affected, self.max_delete)}
+            )
+            stored_input["capped"] = {"max_affected": spec.max_affected, "force": False}
         if self.client is None:
             return NodeOutcome(
                 "failed",
@@ -108,7 +117,18 @@ class NodeExecutor:
                 return NodeOutcome(
                     "succeeded", input=stored_input, output={"records": found, "count": len(found)}
                 )
+            if spec.action.startswith("delete") and spec.where is not None:
+                run = run_action(self.client, spec, None, batch_id=key, ledger=self.write_ledger)
+                return self._deleted_where(spec, stored_input, await run.collect(), run.summary.to_dict())
             outcome = await execute_action(self.client, spec, record, ledger=self.write_ledger, batch_id=key)
+        except DeleteRefused as exc:
+            return NodeOutcome(
+                "failed",
+                input=stored_input,
+                error=self._refusal(exc),
+                error_class="DeleteRefused",
+                retryable=False,
+            )
         except ConfigError as exc:
             return NodeOutcome(
                 "failed", input=stored_input, error=str(exc), error_class=type(exc).__name__, retryable=False
@@ -124,7 +144,53 @@ class NodeExecutor:
                 error=outcome.error,
                 error_class=error_class_of_outcome(outcome.error, outcome.field_errors),
             )
+        if outcome.plan == "delete":
+            return self._guarded(spec, stored_input, output, len(set(outcome.ids)))
         return NodeOutcome("succeeded", input=stored_input, output=output)
+
+    def _deleted_where(
+        self, spec: Any, stored_input: Any, outcomes: list[Outcome], summary: dict[str, Any]
+    ) -> NodeOutcome:
+        """A delete by where is one node with many outcomes (``execute`` runs one record only)."""
+        ids = sorted({i for o in outcomes if o.status in ("deleted", "planned") for i in o.ids})
+        output = {
+            "count": len(ids),
+            "ids": ids,
+            "summary": summary,
+            "outcomes": [o.to_dict() for o in outcomes],
+        }
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            return NodeOutcome(
+                "failed",
+                input=stored_input,
+                output=output,
+                error=f"{len(failed)} of {len(outcomes)} deletes failed; the first: {failed[0].error}",
+                error_class=error_class_of_outcome(failed[0].error, failed[0].field_errors),
+            )
+        return self._guarded(spec, stored_input, output, len(ids))
+
+    def _guarded(self, spec: Any, stored_input: Any, output: Any, count: int) -> NodeOutcome:
+        """A dry-run delete fails the node as the real run would (refused above ``max_affected``):
+        a plan that shows success where the write must fail would be confirmed for nothing."""
+        if spec.dry_run and not spec.force and count > spec.max_affected:
+            return NodeOutcome(
+                "failed",
+                input=stored_input,
+                output=output,
+                error=self._refusal(DeleteRefused(spec.object_type, count, spec.max_affected)),
+                error_class="DeleteRefused",
+                retryable=False,
+            )
+        return NodeOutcome("succeeded", input=stored_input, output=output)
+
+    def _refusal(self, exc: DeleteRefused) -> str:
+        if self.max_delete is None or exc.max_affected != self.max_delete:
+            return str(exc)  # the play's own max_affected refused it
+        return (
+            f"{exc} (Deletes on this caller's behalf are capped at max_affected={self.max_delete} and "
+            "force is off, whatever the play says: narrow the node's criteria.)"
+        )
 
     async def request(self, node: Any, context: dict[str, Any], key: str) -> NodeOutcome:
         try:

@@ -7,6 +7,7 @@ and checked against their declared types, so callers can rely on them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,18 @@ from closeflow._clock import Clock
 from closeflow.actions import Ledger
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays._ledger import RunLedger, RunRecord, RunSource
+from closeflow.plays._secrets import MIN_SECRET_LENGTH, scrub
+
+# Context keys the engine reads or sets; a caller's extra context may not shadow them.
+_ENGINE_KEYS = frozenset({"input", "record", "change", "vars", "trigger", "parent"}) | frozenset(
+    {"writes_as", "retry_of", "dry_run", "max_delete"}
+)
+
+
+# What a caller (an agent reading a plan) is shown of a run's nodes; the run ledger keeps them whole.
+MAX_NODE_OUTPUT = 4000  # characters of JSON per node output
+MAX_NODES_SHOWN = 100  # node attempts per run (a loop may make up to a thousand)
+_MAX_TOOL_DEPTH = 3
 
 
 class ToolInputError(ConfigError):
@@ -101,21 +114,89 @@ async def run_tool(
     clock: Clock,
     source: RunSource = "cli",
     dry_run: bool = False,
+    max_delete: int | None = None,
+    context_extra: Mapping[str, Any] | None = None,
+    scrub_values: Mapping[str, str] | None = None,
 ) -> tuple[RunRecord, dict[str, Any]]:
     """Run tool ``name`` to its end: its run record and its outputs (empty if the run failed).
 
-    Bad inputs raise ``ToolInputError`` before a run is even recorded."""
-    from closeflow.plays._engine import run_to_end
+    Bad inputs raise ``ToolInputError`` before a run is even recorded. ``max_delete`` caps every
+    delete the graph makes (``max_affected`` at most this, never forced); ``context_extra`` is kept
+    in the run's context (who called, how); ``scrub_values`` are secrets the caller knows of, scrubbed
+    from everything stored, inputs included: a tool given one as an input reads ``***``. The dry run
+    and the cap are kept in the run's context, so a resumed or retried run keeps them."""
+    from closeflow.plays._engine import DRY_RUN, MAX_DELETE, run_to_end
 
     tool = catalog.tools.get(name)
     if tool is None:
         known = ", ".join(sorted(catalog.tools)) or "none"
         raise ConfigError(f"no tool named {name!r} (tools: {known}); `closeflow tools list` shows them")
     checked = check_inputs(tool, inputs)
+    extra = dict(context_extra or {})
+    clashing = sorted(_ENGINE_KEYS & set(extra))
+    if clashing:
+        raise ConfigError(f"context_extra may not set {', '.join(clashing)}: the engine owns these keys")
+    # Too short a value cannot be scrubbed without mangling ordinary text (see plays._secrets).
+    secrets = {k: v for k, v in (scrub_values or {}).items() if len(v) >= MIN_SECRET_LENGTH}
+    context: dict[str, Any] = {**scrub(extra, secrets), "input": scrub(checked, secrets)}
+    if dry_run:
+        context[DRY_RUN] = True
+    if max_delete is not None:
+        context[MAX_DELETE] = max_delete
     run_id = ledger.create_run(
-        play=name, source=source, record_id=None, change_seq=None, trigger=None, context={"input": checked}
+        play=name, source=source, record_id=None, change_seq=None, trigger=None, context=context
     )
     run = await run_to_end(
-        run_id, catalog, ledger=ledger, client=client, write_ledger=write_ledger, clock=clock, dry_run=dry_run
+        run_id,
+        catalog,
+        ledger=ledger,
+        client=client,
+        write_ledger=write_ledger,
+        clock=clock,
+        dry_run=dry_run,
+        max_delete=max_delete,
+        scrub_values=secrets,
     )
     return run, dict(run.output or {})
+
+
+def node_report(run: RunRecord, ledger: RunLedger, *, depth: int = 0) -> dict[str, Any]:
+    """A run's node attempts as a caller reads them: ``{"nodes": [{node_id, status, output, error}]}``.
+
+    A dry run's action nodes hold the planned outcomes and its HTTP nodes the request they would
+    send. An output whose JSON is longer than ``MAX_NODE_OUTPUT`` is shown cut, as text, with a
+    note; a tool node shows the nodes of the tool run it drove under ``tool_run``."""
+    shown: list[dict[str, Any]] = []
+    for node in run.nodes[:MAX_NODES_SHOWN]:
+        entry: dict[str, Any] = {"node_id": node.node_id, "status": node.status}
+        if node.attempt > 1:
+            entry["attempt"] = node.attempt
+        text = json.dumps(node.output, ensure_ascii=False, default=str)
+        if len(text) > MAX_NODE_OUTPUT:
+            entry["output"] = text[:MAX_NODE_OUTPUT]
+            entry["output_cut"] = (
+                f"the output is {len(text)} characters of JSON; the first {MAX_NODE_OUTPUT} are shown "
+                f"(closeflow runs show {run.id} shows it whole)"
+            )
+        else:
+            entry["output"] = node.output
+        if node.error:
+            entry["error"] = node.error
+        child = _tool_run_of(node.output, run.id, ledger)
+        if child is not None and depth < _MAX_TOOL_DEPTH:
+            entry["tool_run"] = {"run_id": child.id, **node_report(child, ledger, depth=depth + 1)}
+        shown.append(entry)
+    report: dict[str, Any] = {"nodes": shown}
+    if len(run.nodes) > MAX_NODES_SHOWN:
+        report["nodes_left_out"] = len(run.nodes) - MAX_NODES_SHOWN
+    return report
+
+
+def _tool_run_of(output: Any, parent_id: str, ledger: RunLedger) -> RunRecord | None:
+    """The tool run a tool node's output names, if this run drove it."""
+    child_id = output.get("run_id") if isinstance(output, dict) else None
+    if not isinstance(child_id, str):
+        return None
+    child = ledger.run(child_id)
+    parent = child.context.get("parent") if child is not None else None
+    return child if isinstance(parent, dict) and parent.get("run_id") == parent_id else None
