@@ -40,9 +40,14 @@ def emulator_process(
         assert base_url and api_key, "the emulator did not print its base URL and API key"
         yield EmulatorProcess(base_url, api_key)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Terminate ``process``, and kill it if it has not exited 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -24,6 +24,7 @@ from closeflow.close import CloseClient, ConfigError
 from closeflow.emulator import Emulator
 from closeflow.mcp import http_app, redact
 from closeflow.plays import SqliteRunLedger
+from tests._served import stop
 from tests.conftest import Served
 from tests.mcp.conftest import Build, answer, connected, writes
 
@@ -214,12 +215,7 @@ def http_server(served_emulator: Served, tmp_path: Path) -> Iterator[str]:
     try:
         yield _announced_url(process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _announced_url(process: subprocess.Popen[str]) -> str:
