@@ -245,7 +245,8 @@ def _agent_steps(env: dict[str, str]) -> None:
         print((again.structured_content or {}).get("error"))
 
     asyncio.run(agent())
-    _step("What the agent did, in the run ledger", ["runs", "list", "--source", "mcp", "--db", DB], env)
+    wide = {**env, "COLUMNS": "160"}  # room for the refused call's error on its one line
+    _step("What the agent did, in the run ledger", ["runs", "list", "--source", "mcp", "--db", DB], wide)
 
 
 def _summary(before_run: int, by_status: dict[str, int], received: list[tuple[str, Any]]) -> None:
