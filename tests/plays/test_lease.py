@@ -361,3 +361,92 @@ async def test_a_runner_that_lost_its_lease_stops_driving_the_run(
     assert ledger.lease_holder(run_id) == "successor"
     run = ledger.run(run_id)
     assert run is not None and not run.finished
+
+
+CHILD_TOOL = """
+kind: tool
+name: child
+description: two steps
+nodes:
+  - {id: c1, type: set, vars: {a: 1}}
+  - {id: c2, type: set, vars: {b: 2}}
+"""
+PARENT_TOOL = """
+kind: tool
+name: parent
+description: calls child
+nodes:
+  - {id: p1, type: set, vars: {x: 1}}
+  - {id: call, type: tool, tool: child, input: {}}
+  - {id: p2, type: set, vars: {y: 1}}
+"""
+
+
+async def test_a_lease_lost_inside_a_nested_tool_leaves_the_parent_run_to_its_new_holder(
+    ledger: SqlRunLedger, tmp_path: Path, clock: FakeClock
+) -> None:
+    from closeflow.plays import run_to_end
+
+    tools = catalog(tmp_path / "nested", child=CHILD_TOOL, parent=PARENT_TOOL)
+    run_id = ledger.create_run(
+        play="parent", source="cli", record_id=None, change_seq=None, trigger=None, context={"input": {}}
+    )
+    renewals = 0
+
+    def keep_lease() -> bool:  # held for p1, the tool node and c1; gone before c2
+        nonlocal renewals
+        renewals += 1
+        return renewals <= 3
+
+    writes = SqliteLedger(tmp_path / "writes.db")
+    try:
+        run = await run_to_end(
+            run_id, tools, ledger=ledger, client=None, write_ledger=writes, clock=clock, keep_lease=keep_lease
+        )
+    finally:
+        writes.close()
+    assert run.status == "running"  # not failed: the runner holding the lease now finishes it
+    assert [(n.node_id, n.status) for n in run.nodes] == [("p1", "succeeded")]
+
+
+async def test_a_tool_run_driven_on_demand_is_leased_so_a_runner_leaves_it_alone(
+    ledger: SqlRunLedger, tmp_path: Path, clock: FakeClock, http: tuple[Hooks, httpx2.AsyncClient]
+) -> None:
+    from closeflow.plays import run_tool
+
+    hooks, _client = http
+    notify = """
+kind: tool
+name: notify
+description: post once
+nodes:
+  - {id: hook, type: http, method: POST, url: "http://hooks.test/lead", json: {lead: lead_1}}
+"""
+    tools = catalog(tmp_path / "notify", notify=notify)
+    store = open_store(str(tmp_path / "store.db"))
+    writes = SqliteLedger(tmp_path / "writes.db")
+    reports: list[CycleReport] = []
+
+    async def receive(request: httpx2.Request) -> httpx2.Response:
+        hooks.leads.append(request.read().decode())
+        # While the agent's tool run is in flight, a runner on the same database runs a cycle.
+        reports.append(
+            await run_cycle(
+                tools, store=store, client=None, ledger=ledger, write_ledger=writes, clock=clock,
+                sync_first=False, http=inner,
+            )
+        )  # fmt: skip
+        return httpx2.Response(200, json={})
+
+    try:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(receive)) as inner:
+            run, _outputs = await run_tool(
+                "notify", {}, tools, ledger=ledger, client=None, write_ledger=writes, clock=clock,
+                source="mcp", http=inner,
+            )  # fmt: skip
+    finally:
+        writes.close()
+        store.close()
+    assert [report.resumed for report in reports] == [0]
+    assert hooks.leads == ['{"lead":"lead_1"}']  # sent once, by the agent's run only
+    assert run.status == "succeeded"

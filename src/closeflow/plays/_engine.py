@@ -38,6 +38,12 @@ from closeflow.plays._tools import ToolInputError, check_inputs, evaluate_output
 # A delay longer than this leaves the run ``waiting`` for the runner to pick up after ``wake_at``
 # rather than holding a task (and the runner's cycle) for minutes.
 MAX_INLINE_WAIT = 60.0
+
+
+class LeaseLost(Exception):
+    """This runner's lease on the run expired and another runner took it: stop, record nothing."""
+
+
 # A play may loop (a branch back to an earlier node); this cap on node attempts per run turns a loop
 # that never exits into a failed run instead of a runner that never finishes its cycle.
 MAX_NODE_ATTEMPTS = 1000
@@ -147,6 +153,8 @@ class _Run:
     async def execute(self, step: Execute) -> NodeOutcome:
         try:
             return await self._execute(step)
+        except LeaseLost:
+            raise
         except Exception as exc:  # a bug or bad data in one node fails that node, never the runner
             return NodeOutcome(
                 "failed",
@@ -184,6 +192,8 @@ class _Run:
         child_id = self._child_run(tool.name, key.replace(":", "."), inputs, node.id)
         deps = {**self.deps, "max_inline_wait": float("inf")}
         child = await _drive(child_id, self.catalog, deps, None)
+        if not child.finished and not self.lease_held():
+            raise LeaseLost(self.record.id)  # the child stopped for the same reason: record nothing
         if child.status == "succeeded":
             return NodeOutcome(
                 "succeeded", input=inputs, output={"run_id": child_id, "outputs": child.output or {}}
@@ -311,7 +321,10 @@ class _Run:
             if not self.lease_held():
                 return self._reload()  # another runner holds the run now: it drives it from here
             started = self.clock.now()
-            outcome = await self.execute(step)
+            try:
+                outcome = await self.execute(step)
+            except LeaseLost:
+                return self._reload()  # the runner that holds the lease now finishes the run
             self.record_attempt(step.node.id, step.attempt, outcome, started)
             # Control nodes never await anything: yield so a loop cannot starve the other runs.
             await asyncio.sleep(0)

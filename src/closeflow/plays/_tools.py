@@ -117,6 +117,7 @@ async def run_tool(
     max_delete: int | None = None,
     context_extra: Mapping[str, Any] | None = None,
     scrub_values: Mapping[str, str] | None = None,
+    http: Any = None,
 ) -> tuple[RunRecord, dict[str, Any]]:
     """Run tool ``name`` to its end: its run record and its outputs (empty if the run failed).
 
@@ -126,6 +127,7 @@ async def run_tool(
     from everything stored, inputs included: a tool given one as an input reads ``***``. The dry run
     and the cap are kept in the run's context, so a resumed or retried run keeps them."""
     from closeflow.plays._engine import DRY_RUN, MAX_DELETE, run_to_end
+    from closeflow.plays._runner import LEASE_SECONDS, new_owner
 
     tool = catalog.tools.get(name)
     if tool is None:
@@ -146,17 +148,31 @@ async def run_tool(
     run_id = ledger.create_run(
         play=name, source=source, record_id=None, change_seq=None, trigger=None, context=context
     )
-    run = await run_to_end(
-        run_id,
-        catalog,
-        ledger=ledger,
-        client=client,
-        write_ledger=write_ledger,
-        clock=clock,
-        dry_run=dry_run,
-        max_delete=max_delete,
-        scrub_values=secrets,
-    )
+    # Driven under a lease like a runner's run, so a `closeflow run` on the same database, which
+    # resumes unfinished runs, leaves this one alone while it is being driven here.
+    owner = new_owner()
+
+    def keep_lease() -> bool:
+        now = clock.now()
+        return ledger.claim(run_id, owner, until=now + LEASE_SECONDS, now=now)
+
+    keep_lease()
+    try:
+        run = await run_to_end(
+            run_id,
+            catalog,
+            ledger=ledger,
+            client=client,
+            write_ledger=write_ledger,
+            clock=clock,
+            dry_run=dry_run,
+            max_delete=max_delete,
+            scrub_values=secrets,
+            keep_lease=keep_lease,
+            http=http,
+        )
+    finally:
+        ledger.release(run_id, owner)
     return run, dict(run.output or {})
 
 
