@@ -121,3 +121,44 @@ async def test_an_update_that_would_change_more_records_than_a_call_may_is_refus
     assert answer(refused)["error"].startswith("refusing: this call would change 4 contacts, more than the 3")
     assert "confirmation_token" not in answer(refused)
     assert writes(emulator) == []
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+async def test_the_update_cap_holds_when_the_call_executes_too(
+    build: Build, client: CloseClient, emulator: Emulator, confirm: bool
+) -> None:
+    lead = await new_lead(client, name="Acme")
+    for n in range(3):
+        await new_contact(client, lead["id"], f"sam{n}@acme.com", name="Sam")
+    arguments: dict[str, Any] = {
+        "records": [{"name": "Sam", "title": "CEO"}],
+        "match_property": "name",
+        "match_value": "name",
+        "on_many": "update_all",
+    }
+    async with connected(build("read,write", confirm=confirm, max_records=3)) as session:
+        if confirm:  # planned at 3 (allowed); a fourth match arrives before the confirmation
+            token = answer(await session.call_tool("update_contacts", arguments))["confirmation_token"]
+            arguments["confirmation_token"] = token
+        await new_contact(client, lead["id"], "sam3@acme.com", name="Sam")
+        emulator.request_log.clear()
+        refused = await session.call_tool("update_contacts", arguments)
+    assert refused.is_error
+    assert answer(refused)["error"].startswith("refusing: this call would change 4 contacts, more than the 3")
+    assert writes(emulator) == []
+
+
+def test_a_configuration_error_in_one_tool_does_not_hide_another_tools(build: Build) -> None:
+    config = {
+        "tools": {
+            "search_leads": {"inputs": {"nope": "auto"}},
+            "update_leads": {"inputs": {"mappings": {"default": {"bogus": "x"}}}},
+        }
+    }
+    with pytest.raises(ConfigError) as refused:
+        build("read,write", config=config)
+    assert "search_leads has no input 'nope'" in str(refused.value)
+    assert (
+        'tools.update_leads: with these settings every call would fail: mappings: unknown field "bogus"'
+        in str(refused.value)
+    )

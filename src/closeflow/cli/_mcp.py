@@ -26,8 +26,9 @@ _HELP = (
     "streamable HTTP).\n\n"
     "Tools: search, insert, update, upsert and delete of leads and contacts, insert_note, the tools of "
     "the plays folder, and read-only list_models / describe_model / query_sql over the local store.\n\n"
-    "--allow picks the risk tiers served: read (searches, data models), write (inserts, updates, "
-    "upserts, notes, tools that write), destructive (deletes). A write is planned first and carried "
+    "--allow picks the risk tiers served: read (searches, data models, plays tools that only read), "
+    "write (inserts, updates, upserts, notes, plays tools that write), destructive (deletes, plays "
+    "tools that delete). A write is planned first and carried "
     "out only when the agent repeats the call with the plan's single-use confirmation token "
     "(--no-confirm: at once).\n\n"
     "Every call is recorded in the run ledger: closeflow runs list --source mcp."
@@ -59,12 +60,22 @@ def mcp_command(
         "--token-env",
         help="Environment variable holding the bearer token HTTP clients must send.",
     ),
-    max_records: int = typer.Option(100, "--max-records", min=1, help="Records an agent may write per call."),
+    max_records: int = typer.Option(
+        100,
+        "--max-records",
+        min=1,
+        help="Records an agent may send per write call, and Close records one call may change.",
+    ),
     max_results: int = typer.Option(
         100, "--max-results", min=1, help="Records a search may return per call."
     ),
     max_rows: int = typer.Option(200, "--max-rows", min=1, help="Rows query_sql may return per call."),
-    max_delete: int = typer.Option(10, "--max-delete", min=1, help="Highest max_affected a delete may use."),
+    max_delete: int = typer.Option(
+        10,
+        "--max-delete",
+        min=1,
+        help="Most records one delete may remove (built-in deletes and plays tools alike).",
+    ),
     list_tools: bool = typer.Option(
         False, "--list-tools", help="Print the tools that would be served and exit."
     ),
@@ -123,7 +134,7 @@ def _catalog(plays: Path | None) -> Any:
 
 
 @asynccontextmanager
-async def _server(
+async def _agent_server(
     options: Any, catalog: Any, target: str, writes: str, client: CloseClient
 ) -> AsyncIterator[Any]:
     from closeflow.mcp import AgentServer, Resources
@@ -154,7 +165,7 @@ async def _list(options: Any, catalog: Any) -> None:
     # Listing sends nothing to Close and touches no database: a client that is never used (so no
     # credentials are needed) and throwaway ledgers.
     unused = CloseClient("api_listing_sends_nothing", base_url="http://127.0.0.1:9/api/v1")
-    async with _server(options, catalog, ":memory:", ":memory:", unused) as server:
+    async with _agent_server(options, catalog, ":memory:", ":memory:", unused) as server:
         table = Table(
             "tool", "tier", Column("inputs the agent fills", overflow="fold"), title="closeflow mcp tools"
         )
@@ -178,11 +189,11 @@ async def _serve(
 ) -> None:
     from mcp.server.stdio import stdio_server
 
-    from closeflow.mcp import serve_http
+    from closeflow.mcp import TIERS, serve_http
 
-    async with _server(options, catalog, target, writes, client_for(profile, base_url)) as server:
+    async with _agent_server(options, catalog, target, writes, client_for(profile, base_url)) as server:
         mcp_server = server.mcp_server()
-        tiers = ",".join(t for t in ("read", "write", "destructive") if t in options.allow)
+        tiers = ",".join(t for t in TIERS if t in options.allow)
         if http:
             await serve_http(
                 mcp_server,

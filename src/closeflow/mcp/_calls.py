@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from closeflow.actions import (
 )
 from closeflow.close import CloseClient, ConfigError
 from closeflow.mcp._tool import AgentTool
-from closeflow.plays import RunLedger, run_tool
+from closeflow.plays import RunLedger, node_report, run_tool
 from closeflow.sync import MODELS, VIEWS, Store, open_store, planned_views
 from closeflow.sync.store import LEDGER_TABLES, json_keys
 from closeflow.sync.store._views import view_sql
@@ -48,11 +47,8 @@ class Resources:
     clock: Clock
     catalog: Any | None = None
     store_target: str | None = None
-    open_store: Callable[[str | None], Store] | None = None
 
     def store(self) -> Store:
-        if self.open_store is not None:
-            return self.open_store(self.store_target)
         return open_store(self.store_target, create=False)
 
 
@@ -91,7 +87,7 @@ async def run_action_tool(
     Close records than this (``on_many=update_all`` can turn one input record into many) is refused."""
     data = {k: v for k, v in arguments.items() if k != "records"}
     if tool.tier == "read":
-        limit = int(data.get("limit") or 1)
+        limit = int(data["limit"])  # the schema's default fills it
         spec = parse_spec({**data, "action": tool.name, "limit": limit + 1})  # one more tells "there is more"
         found = [record async for record in search(resources.client, spec)]
         answer: dict[str, Any] = {"count": min(len(found), limit), "records": found[:limit]}
@@ -121,6 +117,11 @@ async def run_action_tool(
         raise ConfigError("a delete with match rules needs records: the values to match on")
     if tool.name.startswith("delete") and spec.where is not None and records:
         raise ConfigError("a delete by where takes no records; leave records out")
+    if not plan and max_changed is not None and getattr(spec, "on_many", None) == "update_all":
+        # One input record may match many: check the count on a plan first, as Close is now.
+        dry = parse_spec({**data, "action": tool.name, "dry_run": True})
+        planned = await run_action(resources.client, dry, records, batch_id=batch_id).collect()
+        _check_changed(spec, planned, max_changed)
     run = run_action(
         resources.client,
         spec,
@@ -133,13 +134,8 @@ async def run_action_tool(
     except DeleteRefused as exc:  # its own advice ("set force") is not open to an agent
         raise ConfigError(_over_max(spec, exc.count)) from None
     answer = _outcomes(outcomes, run.summary, ignored)
-    changed = {i for o in outcomes if o.status == "planned" and o.plan == "update" for i in o.ids}
-    if plan and max_changed is not None and len(changed) > max_changed:
-        raise ConfigError(
-            f"refusing: this call would change {len(changed)} {spec.object_type}s, more than the "
-            f"{max_changed} this server allows per call; nothing was written. Narrow the match "
-            "(on_many=fail or first) or split the records"
-        )
+    if plan and max_changed is not None:
+        _check_changed(spec, outcomes, max_changed)
     if plan and tool.tier == "destructive":
         ids = sorted({i for o in outcomes if o.status == "planned" and o.plan == "delete" for i in o.ids})
         # A dry run reports the deletes without refusing; confirming it could never succeed, so the
@@ -178,6 +174,16 @@ def _ignored_keys(spec: Any, records: list[dict[str, Any]]) -> list[str]:
     return sorted({str(key) for record in records for key in record} - used)
 
 
+def _check_changed(spec: Any, planned: list[Outcome], max_changed: int) -> None:
+    changed = {i for o in planned if o.status == "planned" and o.plan == "update" for i in o.ids}
+    if len(changed) > max_changed:
+        raise ConfigError(
+            f"refusing: this call would change {len(changed)} {spec.object_type}s, more than the "
+            f"{max_changed} this server allows per call; nothing was written. Narrow the match "
+            "(on_many=fail or first) or split the records"
+        )
+
+
 def _over_max(spec: Any, count: int) -> str:
     return (
         f"refusing to delete {count} {spec.object_type}s: more than max_affected={spec.max_affected}. "
@@ -193,13 +199,11 @@ async def run_play_tool(
     resources: Resources,
     max_delete: int | None = None,
     secrets: dict[str, str] | None = None,
-) -> tuple[str, dict[str, Any]]:
+) -> dict[str, Any]:
     """Run a tool of the plays folder (recorded in the run ledger by the engine, source ``mcp``, with
     the call's mode and tier). ``max_delete``: the server's cap on deletes, which a play's own
     ``max_affected`` or ``force`` cannot lift; ``secrets``: scrubbed from all the run stores. A plan
     shows each node's record: what the actions would write, the requests HTTP nodes would send."""
-    from closeflow.plays._tools import node_report
-
     mode = "plan" if plan else "execute" if tool.writes else "read"
     run, outputs = await run_tool(
         tool.name,
@@ -220,7 +224,7 @@ async def run_play_tool(
         answer["error"] = run.error
     if plan:
         answer.update(node_report(run, resources.run_ledger))
-    return run.id, answer
+    return answer
 
 
 def run_data_tool(tool: AgentTool, arguments: dict[str, Any], resources: Resources) -> dict[str, Any]:
@@ -230,7 +234,9 @@ def run_data_tool(tool: AgentTool, arguments: dict[str, Any], resources: Resourc
             return _list_models(store)
         if tool.name == "describe_model":
             return _describe_model(store, str(arguments["model"]))
-        return _query(store, str(arguments["sql"]), int(arguments.get("max_rows") or 50))
+        if tool.name == "query_sql":
+            return _query(store, str(arguments["sql"]), int(arguments["max_rows"]))
+        raise ConfigError(f"no data tool named {tool.name!r}")
     finally:
         store.close()
 

@@ -222,7 +222,10 @@ def action_tool(action: str, limits: Limits) -> AgentTool:
     description = _describe(action, spec, tier)
     groups = tuple(
         frozenset(group & set(properties))
-        for group in ({"match", "match_property", "match_value"}, {"mappings", "custom", "constants"})
+        for group in (
+            {"match", "match_property", "match_value"},
+            {"mappings", "custom", "constants", "email", "email_type", "phone", "phone_type"},
+        )
         if len(group & set(properties)) > 1
     )
     return AgentTool(

@@ -47,8 +47,9 @@ class ServerConfig:
         return self.tools.get(name) or ToolSetting()
 
     def check(self, tools: Sequence[AgentTool]) -> None:
-        """Every named tool and input exists, fixed values fit their input's schema, and no required
-        input is disabled; ``ConfigError`` lists every problem."""
+        """Every named tool and input exists, fixed values fit their input's schema, no required input
+        is disabled, a fixed ``where`` parses and the fixed values leave a spec a call can complete;
+        ``ConfigError`` lists every problem of every tool."""
         by_name = {tool.name: tool for tool in tools}
         problems: list[str] = []
         for name, setting in self.tools.items():
@@ -56,10 +57,13 @@ class ServerConfig:
             if tool is None:
                 problems.append(f"unknown tool {name!r}{_near(name, by_name)}")
                 continue
-            for input_name, chosen in setting.inputs.items():
-                problems += _check_input(tool, input_name, chosen)
-            if not problems:
-                problems += _check_spec(tool, setting)
+            found = [
+                p
+                for input_name, chosen in setting.inputs.items()
+                for p in _check_input(tool, input_name, chosen)
+            ]
+            # A tool's spec is checked once its inputs are sound (an unknown input would only repeat).
+            problems += found or _check_spec(tool, setting)
         if problems:
             raise ConfigError(f"{self.source}: " + "; ".join(problems))
 

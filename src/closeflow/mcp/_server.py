@@ -48,7 +48,9 @@ INSTRUCTIONS = (
 @dataclass(frozen=True)
 class ServerOptions:
     """``allow``: the tiers served (``read`` by default); ``confirm``: writes need a token from a plan
-    first; ``config``: per-tool input settings; ``limits``: caps an agent cannot lift."""
+    first; ``config``: per-tool input settings; ``limits``: caps an agent cannot lift; ``token_ttl``:
+    seconds a confirmation token stays valid; ``secrets``: values (the Close API key, the bearer
+    token) scrubbed from every answer and everything stored."""
 
     allow: frozenset[Tier] = frozenset({"read"})
     confirm: bool = True
@@ -85,10 +87,6 @@ def redact(value: Any, secrets: Mapping[str, str]) -> Any:
         return item
 
     return scrub(walk(value, True), secrets)
-
-
-class CallFailed(Exception):
-    """A call that ends in an error result: ``message`` is what the agent reads."""
 
 
 class AgentServer:
@@ -154,8 +152,6 @@ class AgentServer:
             mode, pinned = self._mode(tool, checked)
             answer = await self._run(tool, checked, mode, run_id, pinned)
             ok = answer.pop("_failed", None) is None
-        except CallFailed as exc:
-            ok, answer = False, {"error": str(exc)}
         except (ArgumentError, ConfirmationError, ConfigError, CloseError, StoreError) as exc:
             ok, answer = False, {"error": str(exc)}
         except ValidationError as exc:
@@ -191,13 +187,14 @@ class AgentServer:
         self, tool: AgentTool, arguments: dict[str, Any], mode: Mode, run_id: str, pinned: Any
     ) -> dict[str, Any]:
         plan = mode == "plan"
-        # The defaults are the schema's, filled in only here: tokens and the ledger see the call as made.
+        # The schema's defaults filled in: what the call runs with and what a token is bound to (the
+        # ledger keeps the call as the agent made it).
         filled = _canonical(tool, arguments)
         if tool.kind == "data":
             # In a thread: a query may take up to the store's statement timeout, and other calls go on.
             return await asyncio.to_thread(run_data_tool, tool, filled, self.resources)
         if tool.kind == "tool":
-            _run_id, answer = await run_play_tool(
+            answer = await run_play_tool(
                 tool,
                 filled,
                 plan=plan,

@@ -65,8 +65,8 @@ class AgentTool:
     required: tuple[str, ...] = ()
     defs: Mapping[str, Any] = field(default_factory=dict)
     # Inputs that only mean something together: configuring one hides them all, so an agent cannot
-    # undo a fixed match_property through `match`, or write fields through `constants` when the
-    # configuration fixed `mappings`.
+    # undo a fixed match_property through `match`, or write fields through `constants` (or a
+    # contact's `email` / `phone`) when the configuration fixed `mappings`.
     groups: tuple[frozenset[str], ...] = ()
 
     def hidden(self, setting: ToolSetting) -> set[str]:

@@ -27,7 +27,7 @@ from closeflow.plays._runner import CycleReport, PlayCycle, run_context, run_cyc
 from closeflow.plays._schedule import Cron, is_due, parse_cron, parse_duration
 from closeflow.plays._segment import segment_matches, trigger_matches
 from closeflow.plays._spec import Catalog, Play, Tool, load_folder, load_play_file
-from closeflow.plays._tools import ToolInputError, ToolOutputError, run_tool
+from closeflow.plays._tools import ToolInputError, ToolOutputError, node_report, run_tool
 from closeflow.plays._yaml import PlayFileError
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "is_due",
     "load_folder",
     "load_play_file",
+    "node_report",
     "open_run_ledger",
     "parse_cron",
     "parse_duration",
