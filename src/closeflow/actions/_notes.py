@@ -14,10 +14,11 @@ import hashlib
 from typing import Any
 
 from closeflow.actions._ledger import Ledger
+from closeflow.actions._matching import lead_exists
 from closeflow.actions._outcome import Change, Outcome
 from closeflow.actions._specs import InsertNote
 from closeflow.actions._writes import answer_unknown, created_since
-from closeflow.close import CloseClient, CloseError, ValidationError
+from closeflow.close import CloseClient, CloseError, NotFound, ValidationError
 
 ACTION = "insert_note"
 NOTE_PATH = "/activity/note/"
@@ -51,6 +52,9 @@ async def insert_note(
         payload["contact_id"] = contact_id
     changes = [Change(name, None, value) for name, value in payload.items()]
     if spec.dry_run:
+        problem = await _refused(client, lead_id, contact_id)
+        if problem is not None:
+            return Outcome(key, None, "failed", "fail", error=problem)
         return Outcome(key, None, "planned", "create", changes=changes)
     previous = ledger.entries(batch_id, ACTION, [key]).get(key)
     if previous is not None and previous.done:
@@ -84,6 +88,27 @@ async def insert_note(
             continue  # not in Close: the POST was not applied, so sending it again is safe
         return _done(ledger, batch_id, key, run_id, created, client, changes=changes)
     raise AssertionError("unreachable")
+
+
+async def _refused(client: CloseClient, lead_id: str, contact_id: Any) -> str | None:
+    """Why Close would refuse the note, for a dry run to say up front (a real run pays no extra
+    request: Close's own 400 says it)."""
+    if not await lead_exists(client, lead_id):
+        return f"lead {lead_id} does not exist in Close: check the lead id"
+    if not contact_id:
+        return None
+    if not isinstance(contact_id, str) or not contact_id.startswith("cont_"):
+        return f"expected a contact id (cont_…), got {contact_id!r}"
+    try:
+        contact = await client.get(f"/contact/{contact_id}/", params={"_fields": "id,lead_id"})
+    except NotFound:
+        return f"contact {contact_id} does not exist in Close: check the contact id"
+    if contact.get("lead_id") != lead_id:
+        return (
+            f"contact {contact_id} belongs to lead {contact.get('lead_id')}, not {lead_id}: a note's "
+            "contact must be one of its lead's contacts"
+        )
+    return None
 
 
 async def _find(

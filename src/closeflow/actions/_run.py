@@ -20,7 +20,7 @@ from closeflow.actions._delete import delete_by_match, delete_where
 from closeflow.actions._inputs import Records, chunks
 from closeflow.actions._ledger import Ledger, SqliteLedger
 from closeflow.actions._mapping import Mapper, Prepared
-from closeflow.actions._matching import lookup
+from closeflow.actions._matching import lookup, missing_leads
 from closeflow.actions._outcome import Outcome, Summary
 from closeflow.actions._plan import fields_for_diff
 from closeflow.actions._policies import decide
@@ -192,6 +192,8 @@ class BatchRun:
 
         for results in await asyncio.gather(*(run_group(g) for g in groups)):
             done.update(results)
+        if spec.dry_run:
+            await self._check_leads(prepared, done)
         return [done[i] for i in range(len(prepared))], False
 
     def _check_ledger(self, prepared: list[Prepared], done: dict[int, Outcome]) -> dict[int, str]:
@@ -218,6 +220,19 @@ class BatchRun:
             elif entry.pending:
                 p.recover_since = entry.intent_at
         return known
+
+    async def _check_leads(self, prepared: list[Prepared], done: dict[int, Outcome]) -> None:
+        """Fail a dry run's planned contact creates under a lead Close does not have, as the real
+        run's create would fail. Only dry runs ask: a real run gets Close's own answer for free."""
+        planned = [i for i in sorted(done) if (done[i].status, done[i].plan) == ("planned", "create")]
+        creates = [i for i in planned if prepared[i].lead_id]
+        lead_ids = dict.fromkeys(str(prepared[i].lead_id) for i in creates)
+        missing = await missing_leads(self.client, self.registry, lead_ids)
+        for i in creates:
+            p = prepared[i]
+            if p.lead_id in missing:
+                error = f"row {p.row}: lead {p.lead_id} does not exist in Close: check the lead id"
+                done[i] = Outcome(p.key, p.row, "failed", "fail", error=error)
 
     async def _lookup(
         self, mapper: Mapper, writer: Writer, items: list[Prepared]
