@@ -16,7 +16,14 @@ print(run.summary.to_dict())
 from closeflow.actions._api import execute, run_action, search, validate
 from closeflow.actions._delete import DeleteRefused
 from closeflow.actions._inputs import InputError, Records, Row, from_text, read_csv, read_jsonl, read_records
-from closeflow.actions._ledger import DONE_STATUSES, Ledger, LedgerEntry, SqliteLedger
+from closeflow.actions._ledger import (
+    DONE_STATUSES,
+    Ledger,
+    LedgerEntry,
+    PostgresLedger,
+    SqliteLedger,
+    open_write_ledger,
+)
 from closeflow.actions._outcome import Change, Outcome, Plan, Status, Summary
 from closeflow.actions._run import BatchRun, Progress
 from closeflow.actions._specs import (
@@ -60,6 +67,7 @@ __all__ = [
     "MatchRule",
     "Outcome",
     "Plan",
+    "PostgresLedger",
     "Progress",
     "Records",
     "Row",
@@ -75,6 +83,7 @@ __all__ = [
     "custom_field_name",
     "execute",
     "from_text",
+    "open_write_ledger",
     "parse_spec",
     "read_csv",
     "read_jsonl",

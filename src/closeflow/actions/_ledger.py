@@ -6,20 +6,34 @@ outcome and the created id. A re-run of the batch skips completed records, and a
 intent has no outcome (the process died, or the answer was lost) is looked up in Close by its
 match key before anything is re-sent.
 
-``Ledger`` is the interface (a Postgres ledger can implement it later); ``SqliteLedger`` is the
-default, a stdlib SQLite file in WAL mode.
+``Ledger`` is the interface. ``SqlLedger`` holds its SQL, the subset SQLite and Postgres share (``?``
+placeholders are rewritten for psycopg); ``SqliteLedger`` (a stdlib SQLite file in WAL mode, the
+default) and ``PostgresLedger`` (beside the store and the run ledger, so runners on several machines
+share it) only connect. Every write is one statement committed before it returns, and the row's key
+is the table's primary key, so two runners recording the same intent leave one row, never an error.
 """
+
+# Only "?" placeholders are formatted into statements; every value is a bound parameter.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["DONE_STATUSES", "Ledger", "LedgerEntry", "SqliteLedger"]
+__all__ = [
+    "DONE_STATUSES",
+    "Ledger",
+    "LedgerEntry",
+    "PostgresLedger",
+    "SqliteLedger",
+    "open_write_ledger",
+]
 
 DEFAULT_PATH = "closeflow.db"
 # Outcomes a re-run does not repeat; failed and skipped records are tried again.
@@ -80,6 +94,8 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
+# DOUBLE PRECISION, not REAL: Postgres' REAL is 4 bytes, too coarse for epoch seconds (SQLite reads
+# both as its 8-byte REAL).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS action_ledger (
     batch_id   TEXT NOT NULL,
@@ -87,11 +103,11 @@ CREATE TABLE IF NOT EXISTS action_ledger (
     action     TEXT NOT NULL,
     run_id     TEXT NOT NULL,
     row_number INTEGER,
-    intent_at  REAL,
+    intent_at  DOUBLE PRECISION,
     status     TEXT,
     close_ids  TEXT NOT NULL DEFAULT '[]',
     error      TEXT,
-    updated_at REAL NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (batch_id, record_key, action)
 )
 """
@@ -107,22 +123,24 @@ ON CONFLICT (batch_id, record_key, action) DO UPDATE SET
 """
 _COLUMNS = "batch_id, record_key, action, run_id, row_number, intent_at, status, close_ids, error"
 _CHUNK = 500  # stay under SQLite's bound-parameter limit
+_LIKE_CHUNK = 100  # patterns OR-ed in one statement (SQLite bounds the expression depth)
 
 
-class SqliteLedger:
-    """The ledger in a SQLite file (``":memory:"`` for a run that need not survive the process)."""
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
-        self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process (only an OS crash can lose the last commits).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute(_SCHEMA)
 
-    def __repr__(self) -> str:
-        return f"SqliteLedger({self.path!r})"
+class SqlLedger:
+    """The ledger's SQL over a DB-API connection; a backend supplies ``_rows`` and ``close``."""
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _create_table(self) -> None:
+        self._rows(_SCHEMA)
 
     def entries(self, batch_id: str, action: str, keys: Sequence[str]) -> dict[str, LedgerEntry]:
         found: dict[str, LedgerEntry] = {}
@@ -130,9 +148,8 @@ class SqliteLedger:
         for start in range(0, len(unique), _CHUNK):
             part = unique[start : start + _CHUNK]
             marks = ",".join("?" * len(part))
-            # Only "?" placeholders are formatted in; every value is a bound parameter.
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM action_ledger "  # noqa: S608
+            rows = self._rows(
+                f"SELECT {_COLUMNS} FROM action_ledger "
                 f"WHERE batch_id = ? AND action = ? AND record_key IN ({marks})",
                 [batch_id, action, *part],
             )
@@ -153,7 +170,7 @@ class SqliteLedger:
     def record_intent(
         self, batch_id: str, key: str, action: str, *, run_id: str, row: int | None, at: float
     ) -> None:
-        self._db.execute(_UPSERT, (batch_id, key, action, run_id, row, at, None, "[]", None, at))
+        self._rows(_UPSERT, (batch_id, key, action, run_id, row, at, None, "[]", None, at))
 
     def record_outcome(
         self,
@@ -168,21 +185,108 @@ class SqliteLedger:
         error: str | None,
         at: float,
     ) -> None:
-        self._db.execute(
+        self._rows(
             _UPSERT,
             (batch_id, key, action, run_id, row, None, status, json.dumps(list(close_ids)), error, at),
         )
 
     def recorded(self, close_ids: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(close_ids))
         found: set[str] = set()
-        for close_id in dict.fromkeys(close_ids):
-            # close_ids holds a JSON list: look for the quoted id, then read the lists that have it.
-            rows = self._db.execute(
-                "SELECT close_ids FROM action_ledger WHERE instr(close_ids, ?) > 0", [json.dumps(close_id)]
-            )
-            if any(close_id in json.loads(ids) for (ids,) in rows):
-                found.add(close_id)
-        return found
+        for start in range(0, len(wanted), _LIKE_CHUNK):
+            part = wanted[start : start + _LIKE_CHUNK]
+            # close_ids holds a JSON list: find the rows whose text has a quoted id (LIKE, as both
+            # dialects have it; SQLite's ignores ASCII case), then read their lists for exact ids.
+            where = " OR ".join(["close_ids LIKE ? ESCAPE '\\'"] * len(part))
+            patterns = [f"%{_like_escaped(json.dumps(close_id))}%" for close_id in part]
+            for (ids,) in self._rows(f"SELECT close_ids FROM action_ledger WHERE {where}", patterns):
+                found.update(json.loads(ids))
+        return found & set(wanted)
+
+
+class SqliteLedger(SqlLedger):
+    """The ledger in a SQLite file (``":memory:"`` for a run that need not survive the process)."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (only an OS crash can lose the last commits).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._create_table()
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger({self.path!r})"
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, tuple(params)).fetchall()
 
     def close(self) -> None:
         self._db.close()
+
+
+class PostgresLedger(SqlLedger):
+    """The ledger in Postgres, in ``schema`` (or the URL's ``?schema=NAME``, created if missing;
+    without one, the first schema of the ``search_path``): where ``--postgres`` keeps the store and
+    the run ledger, so every runner on that database sees every intent."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        import psycopg
+
+        from closeflow.sync.store import StoreError
+        from closeflow.sync.store._names import quote
+        from closeflow.sync.store._postgres import redact_url, split_schema
+
+        url, url_schema = split_schema(url)
+        self.schema = url_schema if schema is None else schema
+        self._shown = redact_url(url)
+        try:
+            self._db = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot open the write ledger at {self._shown}: {exc}; check the URL "
+                "(postgresql://user@host:port/database) and that the server is running"
+            ) from None
+        # Runners starting at once may both create the schema or the table: then it exists, as wanted.
+        with suppress(psycopg.errors.UniqueViolation):
+            if self.schema is not None:
+                self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+        if self.schema is not None:
+            self._db.execute(f"SET search_path TO {quote(self.schema)}")
+        with suppress(psycopg.errors.UniqueViolation):
+            self._create_table()
+
+    def __repr__(self) -> str:
+        return f"PostgresLedger({self._shown!r}, schema={self.schema!r})"
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # Without parameters psycopg reads the text as is (the DDL's literals stay untouched).
+        cursor = self._db.execute(sql.replace("?", "%s"), tuple(params)) if params else self._db.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_write_ledger(target: str | Path | None = None, *, schema: str | None = None) -> Ledger:
+    """The write ledger in the database at ``target``: a SQLite path, ``sqlite:///path`` or
+    ``:memory:``, or ``postgresql://…[?schema=NAME]`` (the forms ``closeflow.sync.open_store`` and
+    ``closeflow.plays.open_run_ledger`` take, so one target can hold all three). ``StoreError`` names
+    a target it cannot open."""
+    from closeflow.sync.store import StoreError
+
+    target = DEFAULT_PATH if target is None else str(target)
+    if target.startswith(("postgresql://", "postgres://")):
+        return PostgresLedger(target, schema=schema)
+    if schema is not None:
+        raise StoreError("schema= applies to Postgres only; a SQLite write ledger is one file")
+    if target.startswith("sqlite://"):
+        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    elif "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported write ledger URL scheme {scheme!r}: use a file path, sqlite:///path or "
+            "postgresql://…"
+        )
+    return SqliteLedger(target)

@@ -14,10 +14,9 @@ from typing import Any
 import typer
 from rich.table import Column, Table
 
-from closeflow.actions import SqliteLedger
 from closeflow.cli._app import app, console, err_console, guarded, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
-from closeflow.cli._plays import DbOption, PostgresOption, WritesOption, load_catalog, write_ledger_path
+from closeflow.cli._plays import DbOption, PostgresOption, WritesOption, load_catalog, open_writes
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays import open_run_ledger
 
@@ -116,7 +115,7 @@ def mcp_command(
             options,
             catalog,
             target,
-            write_ledger_path(db, postgres, write_ledger),
+            write_ledger,
             profile,
             base_url,
             http,
@@ -135,12 +134,12 @@ def _catalog(plays: Path | None) -> Any:
 
 @asynccontextmanager
 async def _agent_server(
-    options: Any, catalog: Any, target: str, writes: str, client: CloseClient
+    options: Any, catalog: Any, target: str, writes: str | None, client: CloseClient
 ) -> AsyncIterator[Any]:
     from closeflow.mcp import AgentServer, Resources
 
     run_ledger = open_run_ledger(target)
-    write_ledger = SqliteLedger(writes)
+    write_ledger = open_writes(writes, target)
     try:
         async with client:
             secrets = dict(options.secrets)
@@ -179,7 +178,7 @@ async def _serve(
     options: Any,
     catalog: Any,
     target: str,
-    writes: str,
+    writes: str | None,
     profile: str | None,
     base_url: str | None,
     http: bool,

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Column, Table
 
 from closeflow._clock import SystemClock
-from closeflow.actions import Ledger, SqliteLedger
+from closeflow.actions import Ledger, SqliteLedger, open_write_ledger
 from closeflow.cli._app import app, console, err_console, fail, guarded, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
 from closeflow.close import ConfigError
@@ -47,17 +47,22 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(tools_app, name="tools")
 
 PlaysOption = typer.Option(Path("plays"), "--plays", help="Folder of play and tool YAML files.")
-DbOption = typer.Option("closeflow.db", "--db", help="SQLite file of the store and the run ledger.")
+DbOption = typer.Option(
+    "closeflow.db", "--db", help="SQLite file of the store, the run ledger and the write ledger."
+)
 PostgresOption = typer.Option(
     None,
     "--postgres",
     envvar="CLOSEFLOW_POSTGRES",
-    help="Postgres URL of the store and run ledger (instead of --db).",
+    help="Postgres URL of the store, the run ledger and the write ledger (instead of --db).",
 )
 WritesOption = typer.Option(
     None,
     "--write-ledger",
-    help="SQLite file of the actions' write ledger, keeping creates at-most-once (default: the --db file).",
+    help=(
+        "The actions' write ledger, keeping creates at-most-once: a SQLite file or a postgresql:// URL "
+        "(default: the --postgres database if given, else the --db file)."
+    ),
 )
 STATUS_COLUMNS = ("succeeded", "failed", "filtered", "waiting")
 
@@ -76,7 +81,7 @@ def _session(plays: Path, db: str, postgres: str | None, writes: str | None) -> 
     target = postgres or db
     store = open_store(target)
     ledger = open_run_ledger(target)
-    write_ledger = SqliteLedger(write_ledger_path(db, postgres, writes))
+    write_ledger = open_writes(writes, target)
     try:
         yield _Session(catalog, store, ledger, write_ledger)
     finally:
@@ -85,10 +90,11 @@ def _session(plays: Path, db: str, postgres: str | None, writes: str | None) -> 
         store.close()
 
 
-def write_ledger_path(db: str, postgres: str | None, writes: str | None) -> str:
-    """The write ledger's SQLite file: --write-ledger, else the --db file (a Postgres store keeps it
-    beside, in closeflow-writes.db, as the write ledger is SQLite only)."""
-    return writes or (db if postgres is None else "closeflow-writes.db")
+def open_writes(writes: str | None, target: str) -> Ledger:
+    """The actions' write ledger: --write-ledger (a path or URL) if given, else the store's database
+    (``target``: the --postgres URL, else the --db file), so runners sharing one Postgres database
+    share at-most-once creates too."""
+    return open_write_ledger(writes or target)
 
 
 def load_catalog(folder: Path) -> Catalog:
