@@ -188,7 +188,9 @@ def _run_parameters() -> list[inspect.Parameter]:
             "ledger",
             str,
             typer.Option(
-                "closeflow.db", "--ledger", help="SQLite write ledger (makes creates at-most-once)."
+                "closeflow.db",
+                "--ledger",
+                help="Write ledger (makes creates at-most-once): a SQLite file or a postgresql:// URL.",
             ),
         ),
         _parameter(

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from closeflow import __version__
 from closeflow.close import CloseError, ConfigError, Unauthorized
+from closeflow.sync.store import StoreError
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -40,7 +41,7 @@ def errors_as_messages() -> Iterator[None]:
     """The CLI's error boundary: closeflow's typed errors become one red line and exit code 1."""
     try:
         yield
-    except (CloseError, ConfigError) as exc:
+    except (CloseError, ConfigError, StoreError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         if isinstance(exc, Unauthorized):
             err_console.print(

@@ -26,9 +26,9 @@ from closeflow.actions import (
     DeleteRefused,
     InputError,
     Outcome,
-    SqliteLedger,
     Summary,
     custom_field_name,
+    open_write_ledger,
     read_records,
     run_action,
 )
@@ -210,7 +210,7 @@ async def run_batch(
     """Run a write or delete spec with a progress bar; True when a record failed."""
     err_console.print(f"batch id: {options.batch_id}", highlight=False)
     # A dry run writes nothing, so it leaves no ledger file behind either.
-    ledger = SqliteLedger(":memory:" if spec.dry_run else options.ledger)
+    ledger = open_write_ledger(":memory:" if spec.dry_run else options.ledger)
     shown: list[Outcome] = []
     # Failures are always shown; in a dry run the plan is, except records that stay as they are.
     wanted = {"failed", "planned"} if spec.dry_run else {"failed"}
