@@ -274,19 +274,7 @@ def open_write_ledger(target: str | Path | None = None, *, schema: str | None = 
     ``:memory:``, or ``postgresql://…[?schema=NAME]`` (the forms ``closeflow.sync.open_store`` and
     ``closeflow.plays.open_run_ledger`` take, so one target can hold all three). ``StoreError`` names
     a target it cannot open."""
-    from closeflow.sync.store import StoreError
+    from closeflow.sync.store import database_target
 
-    target = DEFAULT_PATH if target is None else str(target)
-    if target.startswith(("postgresql://", "postgres://")):
-        return PostgresLedger(target, schema=schema)
-    if schema is not None:
-        raise StoreError("schema= applies to Postgres only; a SQLite write ledger is one file")
-    if target.startswith("sqlite://"):
-        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    elif "://" in target:
-        scheme = target.split("://", 1)[0]
-        raise StoreError(
-            f"unsupported write ledger URL scheme {scheme!r}: use a file path, sqlite:///path or "
-            "postgresql://…"
-        )
-    return SqliteLedger(target)
+    kind, found = database_target(None if target is None else str(target), "write ledger", schema=schema)
+    return PostgresLedger(found, schema=schema) if kind == "postgres" else SqliteLedger(found)

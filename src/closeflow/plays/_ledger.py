@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from closeflow._clock import Clock, SystemClock
 from closeflow.plays._sandbox import size_of
-from closeflow.sync.store import StoreError
+from closeflow.sync.store import StoreError, database_target
 from closeflow.sync.store._names import quote
 
 RunStatus = Literal["pending", "running", "waiting", "succeeded", "failed", "filtered"]
@@ -587,16 +587,7 @@ def open_run_ledger(
 ) -> SqlRunLedger:
     """The run ledger in the database at ``target`` (same forms as ``closeflow.sync.open_store``:
     a path, ``sqlite:///path``, ``:memory:``, or ``postgresql://…[?schema=NAME]``)."""
-    target = "closeflow.db" if target is None else target
-    if target.startswith(("postgresql://", "postgres://")):
+    kind, target = database_target(target, "run ledger", schema=schema)
+    if kind == "postgres":
         return PostgresRunLedger(target, schema=schema, clock=clock)
-    if schema is not None:
-        raise StoreError("schema= applies to Postgres only; a SQLite run ledger is one file")
-    if target.startswith("sqlite://"):
-        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    elif "://" in target:
-        scheme = target.split("://", 1)[0]
-        raise StoreError(
-            f"unsupported ledger URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
-        )
     return SqliteRunLedger(target, clock=clock)

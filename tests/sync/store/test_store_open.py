@@ -56,7 +56,7 @@ def test_a_memory_store_works_including_its_query_path(tick: Ticks) -> None:
     ("target", "schema", "message"),
     [
         ("mysql://host/db", None, "unsupported store URL scheme 'mysql'"),
-        ("closeflow.db", "crm", "schema= applies to Postgres stores only"),
+        ("closeflow.db", "crm", "schema= applies to Postgres only; a SQLite store is one file"),
         ("/no/such/folder/closeflow.db", None, "the folder /no/such/folder does not exist"),
     ],
 )

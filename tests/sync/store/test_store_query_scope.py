@@ -45,7 +45,7 @@ def _schema(store: Store) -> str:
 @pytest.fixture
 def ledgered(store: Store, tick: Ticks) -> Store:
     """A store with a model, its view and a change, beside a real run ledger (and a write ledger:
-    the real one on SQLite; a table of the same name on Postgres, which has no write-ledger backend),
+    the real one on SQLite; on Postgres a table of the same name stands in for it),
     each holding a row, and a view someone made over a ledger table."""
     store.ensure_models([ModelSpec("leads")])
     store.commit_page("leads", "leads", upserts=[{"id": "lead_1"}], state={"cursor": "c1"}, now=tick())

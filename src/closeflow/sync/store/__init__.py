@@ -10,6 +10,8 @@ One interface (``Store``), two backends: SQLite (embedded default) and Postgres 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from closeflow.sync.store._names import json_keys
 from closeflow.sync.store._types import (
     Change,
@@ -23,6 +25,28 @@ from closeflow.sync.store._types import (
 )
 
 DEFAULT_PATH = "closeflow.db"
+
+
+def database_target(
+    target: str | None, what: str, *, schema: str | None = None
+) -> tuple[Literal["sqlite", "postgres"], str]:
+    """Where a store, run ledger or write ledger lives: ``("postgres", url)`` for
+    ``postgresql://…``, else ``("sqlite", path)`` for a path, ``sqlite:///path`` or ``:memory:``
+    (``None``: ``closeflow.db``). ``StoreError`` for another scheme, or a ``schema`` with SQLite."""
+    target = DEFAULT_PATH if target is None else str(target)
+    if target.startswith(("postgresql://", "postgres://")):
+        return "postgres", target
+    if schema is not None:
+        raise StoreError(f"schema= applies to Postgres only; a SQLite {what} is one file")
+    if target.startswith("sqlite://"):
+        return "sqlite", target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    if "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported {what} URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
+        )
+    return "sqlite", target
+
 
 # Tables other parts of closeflow keep beside the data models in the default layout (one SQLite file,
 # one Postgres schema): not data, so an agent's queries run with ``hidden=LEDGER_TABLES``. Written out
@@ -63,22 +87,13 @@ def open_store(
     ``create=False`` opens an existing store only (for commands that just read it): a missing file,
     schema or store raises ``StoreError`` naming it instead of leaving an empty store behind.
     """
-    target = DEFAULT_PATH if target is None else target
-    if target.startswith(("postgresql://", "postgres://")):
+    kind, target = database_target(target, "store", schema=schema)
+    if kind == "postgres":
         from closeflow.sync.store._postgres import PostgresStore
 
         return PostgresStore(target, schema=schema, read_role=read_role, create=create)
-    if schema is not None:
-        raise StoreError("schema= applies to Postgres stores only; a SQLite store is one file")
     if read_role is not None:
         raise StoreError("read_role= applies to Postgres stores only; SQLite's query path is read-only as is")
-    if target.startswith("sqlite://"):
-        target = target.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-    elif "://" in target:
-        scheme = target.split("://", 1)[0]
-        raise StoreError(
-            f"unsupported store URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
-        )
     from closeflow.sync.store._sqlite import SQLiteStore
 
     return SQLiteStore(target, create=create)
@@ -95,6 +110,7 @@ __all__ = [
     "StoreError",
     "ViewColumn",
     "ViewType",
+    "database_target",
     "json_keys",
     "open_store",
 ]
