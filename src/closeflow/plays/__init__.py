@@ -13,17 +13,12 @@ print(report.by_status())                            # {"succeeded": 12, "filter
 ```
 """
 
-from closeflow.plays._engine import retry_from, run_to_end
+from closeflow.plays._engine import run_to_end
 from closeflow.plays._expressions import Evaluator, ExpressionError
-from closeflow.plays._ledger import (
-    NodeRecord,
-    PostgresRunLedger,
-    RunLedger,
-    RunRecord,
-    SqliteRunLedger,
-    open_run_ledger,
-)
+from closeflow.plays._ledger import PostgresRunLedger, SqliteRunLedger, open_run_ledger
+from closeflow.plays._retry import retry_from
 from closeflow.plays._runner import CycleReport, PlayCycle, run_context, run_cycle, run_forever
+from closeflow.plays._runs import NodeRecord, RunLedger, RunRecord
 from closeflow.plays._schedule import Cron, is_due, parse_cron, parse_duration
 from closeflow.plays._segment import segment_matches, trigger_matches
 from closeflow.plays._spec import Catalog, Play, Tool, load_folder, load_play_file

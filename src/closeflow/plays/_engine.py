@@ -20,7 +20,6 @@ from closeflow._clock import Clock
 from closeflow.actions import Ledger
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays._interpreter import (
-    COMPLETED,
     Execute,
     Finish,
     HistoryError,
@@ -30,8 +29,10 @@ from closeflow.plays._interpreter import (
     next_step,
     node_context,
 )
-from closeflow.plays._ledger import AlreadyRetried, NodeRecord, RunLedger, RunRecord
 from closeflow.plays._nodes import NodeExecutor
+from closeflow.plays._retry import carried_over
+from closeflow.plays._retry import retry_from as retry_from  # imported from here by tests
+from closeflow.plays._runs import NodeRecord, RunLedger, RunRecord
 from closeflow.plays._secrets import MIN_SECRET_LENGTH, Secrets, scrub
 from closeflow.plays._tools import ToolInputError, check_inputs, evaluate_outputs
 
@@ -381,62 +382,3 @@ async def run_to_end(
         "scrub_values": dict(scrub_values or {}),
     }
     return await _drive(run_id, catalog, deps, from_node)
-
-
-def carried_over(nodes: list[NodeRecord]) -> list[NodeRecord]:
-    """The history a retry from the failed node starts with: every record before the first attempt of
-    the last failed node visit, as it was (a handled failure stays failed so the walk takes its
-    on_failure branch again), completed ones marked ``skipped`` (reused). No failure: all of them."""
-    failures = [i for i, n in enumerate(nodes) if n.status == "failed"]
-    if not failures:
-        return [NodeRecord(**{**n.__dict__, "status": "skipped"}) for n in nodes]
-    first_of_last = failures[-1]
-    while first_of_last > 0 and nodes[first_of_last].attempt > 1:
-        first_of_last -= 1  # earlier attempts of the same visit
-    return [
-        NodeRecord(**{**n.__dict__, "status": "skipped"}) if n.status in COMPLETED else n
-        for n in nodes[:first_of_last]
-    ]
-
-
-def retry_from(ledger: RunLedger, run_id: str, *, from_failed_node: bool) -> str:
-    """A new run of a finished run's play on the same record and trigger (``retry_of`` in its context).
-
-    ``from_failed_node``: the history before the failed node is carried over (completed nodes as
-    ``skipped`` with their outputs), only the failed node and what follows run again, and they write
-    as the original run (same write-ledger batch ids and Idempotency-Keys), so a create that reached
-    Close before the failure is found, not repeated. Otherwise the whole graph runs again under the
-    new run's id. A run is retried once: the original records ``retried_by``; retry the retry.
-    Run it with ``run_to_end``.
-    """
-    old = ledger.run(run_id)
-    if old is None:
-        raise ConfigError(f"no run {run_id!r} in the run ledger; `closeflow runs list` shows the runs")
-    if not old.finished:
-        raise ConfigError(f"run {run_id} is {old.status}; only finished runs can be retried")
-    if old.retried_by is not None:
-        raise ConfigError(f"run {run_id} was already retried by run {old.retried_by}; retry that run instead")
-    context = {k: v for k, v in old.context.items() if k != "writes_as"}
-    reused: list[NodeRecord] = []
-    if from_failed_node:
-        if not any(n.status == "failed" for n in old.nodes):
-            raise ConfigError(
-                f"run {run_id} has no failed node to retry from; retry it without --from-failed-node"
-            )
-        reused = carried_over(old.nodes)
-        context["writes_as"] = old.context.get("writes_as") or old.id
-    try:
-        return ledger.create_run(
-            play=old.play,
-            source=old.source,  # type: ignore[arg-type]
-            record_id=old.record_id,
-            change_seq=old.change_seq,
-            trigger=old.trigger,
-            context={**context, "retry_of": run_id},
-            nodes=reused,
-            retry_of=run_id,
-        )
-    except AlreadyRetried as exc:
-        raise ConfigError(
-            f"run {run_id} was already retried by run {exc.by}; retry that run instead"
-        ) from None

@@ -18,7 +18,7 @@ from typing import Any
 
 from closeflow.close import ConfigError
 from closeflow.plays._expressions import switch_key
-from closeflow.plays._ledger import NodeRecord
+from closeflow.plays._runs import NodeRecord
 
 END = "end"
 # Reused outputs (replay) count as completed: the walk goes through them like through successes.

@@ -36,7 +36,7 @@ from closeflow.actions import Ledger
 from closeflow.close import CloseClient, ConfigError
 from closeflow.plays._engine import run_to_end
 from closeflow.plays._expressions import Evaluator
-from closeflow.plays._ledger import RunLedger, RunRecord
+from closeflow.plays._runs import RunLedger, RunRecord
 from closeflow.plays._schedule import is_due
 from closeflow.plays._segment import change_context, named_custom_fields, trigger_matches
 from closeflow.plays._spec import Catalog, Play

@@ -14,7 +14,7 @@ from typing import Any
 from closeflow._clock import Clock
 from closeflow.actions import Ledger
 from closeflow.close import CloseClient, ConfigError
-from closeflow.plays._ledger import RunLedger, RunRecord, RunSource
+from closeflow.plays._runs import RunLedger, RunRecord, RunSource
 from closeflow.plays._secrets import MIN_SECRET_LENGTH, scrub
 
 # Context keys the engine reads or sets; a caller's extra context may not shadow them.

@@ -54,7 +54,7 @@ def database_target(
 # test_store_query_scope.py checks the list against what the ledgers create.
 LEDGER_TABLES = frozenset(
     {
-        # the run ledger: closeflow/plays/_ledger.py, _SCHEMA
+        # the run ledger: closeflow/plays/_ledger_sql.py, _SCHEMA
         "play_runs",
         "play_run_nodes",
         "play_enrolments",
