@@ -17,22 +17,28 @@ async def test_deleting_a_lead_deletes_contacts_opportunities_tasks_and_activiti
     task = (await close.post("/task/", json={"lead_id": lead["id"], "text": "x"})).json()
     note = (await close.post("/activity/note/", json={"lead_id": lead["id"], "note": "x"})).json()
     kept = (await close.post("/activity/note/", json={"lead_id": keep["id"], "note": "y"})).json()
+    # Each lead's Created activity (logged by its POST) goes with its lead and only with it.
+    [created], [keep_created] = (
+        [a["id"] for a in emulator.org.activities.of_lead(owner["id"]) if a["_type"] == "Created"]
+        for owner in (lead, keep)
+    )
     before = len(emulator.org.events)
     clock.advance(1)
     assert (await close.delete(f"/lead/{lead['id']}/")).json() == {}
     deleted = emulator.org.events[before:]
     assert {(e["object_type"], e["object_id"]) for e in deleted} == {
         ("activity.note", note["id"]),
+        ("activity.created", created),
         ("task.lead", task["id"]),
         ("opportunity", opp["id"]),
         ("contact", lead["contact_ids"][0]),
         ("lead", lead["id"]),
     }
-    assert len(deleted) == 5
+    assert len(deleted) == 6
     assert all(e["action"] == "deleted" and e["lead_id"] == lead["id"] for e in deleted)
     assert all(e["data"] is None and e["previous_data"]["id"] == e["object_id"] for e in deleted)
     assert deleted[-1]["object_type"] == "lead"
-    assert set(emulator.org.activities.records) == {kept["id"]}
+    assert set(emulator.org.activities.records) == {kept["id"], keep_created}
     assert len(emulator.org.opportunities) == len(emulator.org.tasks) == 0
     for path in (f"/opportunity/{opp['id']}/", f"/task/{task['id']}/", f"/activity/note/{note['id']}/"):
         assert (await close.get(path)).status_code == 404

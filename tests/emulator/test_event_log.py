@@ -37,7 +37,7 @@ async def test_a_cursor_walk_returns_every_event_once_newest_first(
     await _leads(close, clock, 120)
     events = await _walk(close, _limit=7)
     assert [e["id"] for e in events] == [e["id"] for e in reversed(emulator.org.events)]
-    assert len({e["id"] for e in events}) == 120
+    assert len({e["id"] for e in events}) == 240  # per lead: lead created, its Created activity created
     first_page = (await close.get("/event/")).json()
     assert len(first_page["data"]) == 50  # default and cap
     assert len((await close.get("/event/", params={"_limit": 500})).json()["data"]) == 50
@@ -59,9 +59,9 @@ async def test_the_cursor_keeps_the_date_updated_bounds_of_the_first_request(
     close: httpx2.AsyncClient, emulator: Emulator, clock: FakeClock
 ) -> None:
     await _leads(close, clock, 30)
-    middle = emulator.org.events[10]["date_updated"]
+    middle = emulator.org.events[10]["date_updated"]  # lead 5's: two events per lead
     events = await _walk(close, _limit=4, date_updated__gte=middle)
-    assert len(events) == 20
+    assert len(events) == 50  # leads 5–29, each a lead and an activity.created event
     assert all(e["date_updated"] >= middle for e in events)
 
 
@@ -73,7 +73,11 @@ async def test_filters_select_objects_actions_and_leads(close: httpx2.AsyncClien
     async def kinds(**params: Any) -> list[tuple[str, str]]:
         return [(e["object_type"], e["action"]) for e in await _walk(close, **params)]
 
-    assert await kinds(lead_id=lead["id"]) == [("activity.note", "created"), ("lead", "created")]
+    assert await kinds(lead_id=lead["id"]) == [
+        ("activity.note", "created"),
+        ("activity.created", "created"),  # recorded after the lead's, at the same instant
+        ("lead", "created"),
+    ]
     assert await kinds(object_type="lead", action="deleted") == [("lead", "deleted")]
     assert await kinds(object_type="activity.note", object_id="acti_x") == []
     assert await kinds(lead_id=lead["id"], object_type="activity.note") == [("activity.note", "created")]
@@ -122,20 +126,28 @@ async def test_consolidation_can_be_switched_off() -> None:
         lead = (await close.post("/lead/", json={"name": "A"})).json()
         await close.put(f"/lead/{lead['id']}/", json={"name": "B"})
         await close.put(f"/lead/{lead['id']}/", json={"name": "C"})
-    assert [e["action"] for e in emulator.org.events] == ["created", "updated", "updated"]
+    assert [(e["object_type"], e["action"]) for e in emulator.org.events] == [
+        ("lead", "created"),
+        ("activity.created", "created"),
+        ("lead", "updated"),
+        ("lead", "updated"),
+    ]
 
 
 async def test_events_older_than_retention_are_not_returned(
     close: httpx2.AsyncClient, emulator: Emulator, clock: FakeClock
 ) -> None:
     old = (await close.post("/lead/", json={"name": "Old"})).json()
-    old_event = emulator.org.events[-1]
+    [old_event] = [e for e in emulator.org.events if e["object_type"] == "lead"]
     clock.advance(29 * 86_400)
-    await close.post("/lead/", json={"name": "New"})
-    assert len(await _walk(close)) == 2
+    new = (await close.post("/lead/", json={"name": "New"})).json()
+    assert len(await _walk(close)) == 4  # per lead: lead created, its Created activity created
     clock.advance(2 * 86_400)
     remaining = await _walk(close)
-    assert [e["data"]["name"] for e in remaining] == ["New"]
+    assert [(e["object_type"], e["lead_id"]) for e in remaining] == [
+        ("activity.created", new["id"]),
+        ("lead", new["id"]),
+    ]
     assert (await close.get(f"/event/{old_event['id']}/")).status_code == 404
     assert old["id"] in emulator.org.leads
 

@@ -15,7 +15,7 @@ async def test_create_records_lead_and_contact_created_events(
     close: httpx2.AsyncClient, emulator: Emulator
 ) -> None:
     lead = (await close.post("/lead/", json={"name": "Acme", "contacts": [{"name": "Gob"}]})).json()
-    lead_event, contact_event = emulator.org.events
+    lead_event, contact_event, created_event = emulator.org.events
     assert (lead_event["object_type"], lead_event["action"], lead_event["object_id"]) == (
         "lead",
         "created",
@@ -24,7 +24,8 @@ async def test_create_records_lead_and_contact_created_events(
     assert (contact_event["object_type"], contact_event["lead_id"]) == ("contact", lead["id"])
     assert re.fullmatch(r"ev_[0-9A-Za-z]{22}", lead_event["id"])
     assert re.fullmatch(r"req_[0-9A-Za-z]{22}", lead_event["request_id"])
-    assert lead_event["request_id"] == contact_event["request_id"]
+    assert (created_event["object_type"], created_event["lead_id"]) == ("activity.created", lead["id"])
+    assert lead_event["request_id"] == contact_event["request_id"] == created_event["request_id"]
     assert lead_event["date_created"] == "2026-01-01T00:00:00.000000"  # naive, unlike objects
     assert lead_event["organization_id"] == emulator.org.id
     assert lead_event["user_id"] == emulator.org.owner_id
@@ -54,7 +55,10 @@ async def test_put_that_changes_nothing_records_no_event(
 ) -> None:
     lead = (await close.post("/lead/", json={"name": "Acme"})).json()
     await close.put(f"/lead/{lead['id']}/", json={"name": "Acme"})
-    assert [e["action"] for e in emulator.org.events] == ["created"]
+    assert [(e["object_type"], e["action"]) for e in emulator.org.events] == [
+        ("lead", "created"),
+        ("activity.created", "created"),
+    ]
 
 
 async def test_delete_records_child_deletes_then_the_lead_with_whole_previous_objects(

@@ -91,12 +91,18 @@ async def test_list_pages_with_skip_limit_fields_and_aggregates(
     close: httpx2.AsyncClient, emulator: Emulator
 ) -> None:
     lead = await _lead(close)
+    made = []
     for value, period in ((100, "one_time"), (200, "monthly"), (300, "annual")):
-        await close.post(
-            "/opportunity/", json={"lead_id": lead["id"], "value": value, "value_period": period}
+        made.append(
+            (
+                await close.post(
+                    "/opportunity/", json={"lead_id": lead["id"], "value": value, "value_period": period}
+                )
+            ).json()
         )
     body = (await close.get("/opportunity/", params={"_skip": 1, "_limit": 1, "_fields": "id,value"})).json()
-    assert body["data"] == [{"id": body["data"][0]["id"], "value": 200}]
+    second = sorted(made, key=lambda o: o["id"])[1]  # one date_created: the id breaks the tie
+    assert body["data"] == [{"id": second["id"], "value": second["value"]}]
     assert body["has_more"] is True
     assert body["total_results"] == 3
     assert body["count_by_value_period"] == {"one_time": 1, "monthly": 1, "annual": 1}

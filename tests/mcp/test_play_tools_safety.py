@@ -251,7 +251,10 @@ async def test_a_known_secret_passed_in_a_tool_input_never_reaches_the_ledger_fi
     assert [r["description"] for r in stored_find.nodes[0].output["records"]] == ["pasted *** here"]
     assert done["status"] == "succeeded"
     # The tool read the scrubbed input, so the secret did not go to Close either.
-    assert [n["note"] for n in emulator.org.activities] == ["key is ***"]
+    assert [(a["_type"], a.get("note")) for a in emulator.org.activities] == [
+        ("Created", None),  # the lead's, logged by Close itself
+        ("Note", "key is ***"),
+    ]
     for call in (echoed, found, planned, done):
         assert SECRET not in json.dumps(call)
     stored = stored_bytes(tmp_path)

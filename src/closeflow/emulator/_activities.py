@@ -7,6 +7,9 @@ the exact case where connectors paging on ``date_created`` lose edits, so it is 
 ``updated`` event with ``changed_fields``. Only draft emails can be edited. Deleting an email
 thread deletes its emails. Every change bumps the lead's ``date_updated`` without a lead event.
 ``date_created``/``activity_at`` may be given on create (imports backdate history).
+Close also logs activities by itself: ``Created`` for a new lead, ``LeadStatusChange`` and
+``OpportunityStatusChange`` for a status change, ``TaskCompleted`` for a completed lead task;
+each records its own ``created`` event, like any activity.
 """
 
 from __future__ import annotations
@@ -239,6 +242,29 @@ def opportunity_status_change(
         fields[f"{side}_pipeline_id"] = record["pipeline_id"]
         fields[f"{side}_pipeline_name"] = record["pipeline_name"]
     return new_activity(org, "OpportunityStatusChange", after["lead_id"], context, fields)
+
+
+def lead_created(org: Organization, lead: dict[str, Any], context: WriteContext) -> dict[str, Any]:
+    """The ``Created`` activity Close logs for every new lead (§4.5), ``source`` ``api`` here.
+
+    It carries the lead's ``date_created`` (a backdated import's lead is created "then"), as a
+    backdated activity create does; no contact, like the seeded ones.
+    """
+    when = lead["date_created"]
+    fields = {"source": "api", "activity_at": when, "date_created": when, "date_updated": when}
+    return new_activity(org, "Created", lead["id"], context, fields)
+
+
+def lead_status_change(
+    org: Organization, before: dict[str, Any], after: dict[str, Any], context: WriteContext
+) -> dict[str, Any]:
+    """The ``LeadStatusChange`` activity Close logs when a lead's status changes (§4.5)."""
+    fields = {
+        f"{side}_status_{key}": record[f"status_{key}"]
+        for side, record in (("old", before), ("new", after))
+        for key in ("id", "label")
+    }
+    return new_activity(org, "LeadStatusChange", after["id"], context, fields)
 
 
 def task_completed(org: Organization, task: dict[str, Any], context: WriteContext) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Every write validates the whole payload first and changes nothing if any field i
 arrays (``emails``, ``phones``, ``urls``, ``addresses``). Each mutation records events (§7.1):
 a contact joining or leaving a lead is a ``lead.updated`` (membership change); editing an
 existing contact bumps the lead's ``date_updated`` without a lead event, as Close does.
+A new lead gets a ``Created`` activity (source ``api``) and a status change a ``LeadStatusChange``
+activity, each with its ``activity.*`` ``created`` event after the lead's own events (§4.5).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from closeflow.emulator._activities import lead_created, lead_status_change
 from closeflow.emulator._contact_info import (
     normalize_addresses,
     normalize_emails,
@@ -98,6 +101,7 @@ def create_lead(org: Organization, payload: dict[str, Any], context: WriteContex
             action="created",
             data=contact,
         )
+    lead_created(org, lead, context)
     return lead
 
 
@@ -119,6 +123,8 @@ def update_lead(
     if changed_fields(lead, updated):
         _stamp(org, updated, context)
         _commit_update(org, "lead", lead, updated, context, lead_id)
+        if lead["status_id"] != updated["status_id"]:
+            lead_status_change(org, lead, updated, context)
     return org.leads[lead_id]
 
 
