@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -15,6 +16,18 @@ import uvicorn
 
 from closeflow._clock import FakeClock
 from closeflow.emulator import Emulator, EmulatorConfig, RateLimitConfig
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a store or ledger lives: a SQLite file, then a fresh Postgres schema (tests that take
+    it run on both)."""
+    from tests.plays._fixtures import postgres_schema_url
+
+    if request.param == "sqlite":
+        yield str(tmp_path / "closeflow.db")
+    else:
+        yield from postgres_schema_url()
 
 
 @pytest.fixture

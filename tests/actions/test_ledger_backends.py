@@ -35,14 +35,6 @@ Opener = Callable[[], Ledger]
 LEADS = InsertLead(mappings={"name": "company", "url": "site"})
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "closeflow.db")
-    else:
-        yield from postgres_schema_url()
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     yield from postgres_schema_url()

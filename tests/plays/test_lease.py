@@ -23,7 +23,7 @@ from closeflow.plays._ledger import SqlRunLedger, open_run_ledger
 from closeflow.plays._runner import LEASE_SECONDS, holder_is_gone, new_owner
 from closeflow.plays._spec import Catalog
 from closeflow.sync import open_store, sync
-from tests.plays._fixtures import catalog, postgres_schema_url
+from tests.plays._fixtures import catalog
 
 LEADS = 12
 
@@ -34,14 +34,6 @@ trigger: {model: leads, on: [added]}
 nodes:
   - {id: hook, type: http, method: POST, url: "http://hooks.test/lead", json: {lead: "{{ record.id }}"}}
 """
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "closeflow.db")
-    else:
-        yield from postgres_schema_url()
 
 
 @pytest.fixture

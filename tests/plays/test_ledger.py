@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from closeflow._clock import FakeClock
 from closeflow.plays._ledger import NodeRecord, SqlRunLedger, open_run_ledger
 from closeflow.sync.store import StoreError
-from tests.plays._fixtures import postgres_schema_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "closeflow.db")
-    else:
-        yield from postgres_schema_url()
 
 
 @pytest.fixture
