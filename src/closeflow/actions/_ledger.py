@@ -234,26 +234,14 @@ class PostgresLedger(SqlLedger):
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         import psycopg
 
-        from closeflow.sync.store import StoreError
-        from closeflow.sync.store._names import quote
-        from closeflow.sync.store._postgres import redact_url, split_schema
+        from closeflow.sync.store._postgres import connect, redact_url, split_schema, use_schema
 
         url, url_schema = split_schema(url)
         self.schema = url_schema if schema is None else schema
         self._shown = redact_url(url)
-        try:
-            self._db = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"cannot open the write ledger at {self._shown}: {exc}; check the URL "
-                "(postgresql://user@host:port/database) and that the server is running"
-            ) from None
-        # Runners starting at once may both create the schema or the table: then it exists, as wanted.
-        with suppress(psycopg.errors.UniqueViolation):
-            if self.schema is not None:
-                self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
-        if self.schema is not None:
-            self._db.execute(f"SET search_path TO {quote(self.schema)}")
+        self._db = connect(url, failure="cannot open the write ledger")
+        use_schema(self._db, self.schema)
+        # Runners starting at once may both create the table: then it exists, as wanted.
         with suppress(psycopg.errors.UniqueViolation):
             self._create_table()
 

@@ -13,7 +13,7 @@ from typing import Any
 from closeflow._clock import Clock
 from closeflow.plays._ledger_sql import SqlRunLedger
 from closeflow.plays._runs import NodeRecord as NodeRecord  # imported from here by tests
-from closeflow.sync.store import StoreError, database_target
+from closeflow.sync.store import database_target
 from closeflow.sync.store._names import quote
 
 
@@ -58,24 +58,15 @@ class PostgresRunLedger(SqlRunLedger):
     def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
         import psycopg
 
-        from closeflow.sync.store._postgres import redact_url, split_schema
+        from closeflow.sync.store._postgres import connect, redact_url, split_schema, use_schema
 
         super().__init__(clock)
         url, url_schema = split_schema(url)
         self._shown = redact_url(url)
         self.schema = schema if schema is not None else url_schema
-        try:
-            self._conn = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"cannot connect to Postgres at {self._shown}: {exc}; check the URL "
-                "(postgresql://user@host:port/database) and that the server is running"
-            ) from None
+        self._conn = connect(url)
         self._conn.prepare_threshold = None
-        if self.schema is not None:
-            with suppress(psycopg.errors.UniqueViolation):
-                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
-            self._conn.execute(f"SET search_path TO {quote(self.schema)}")
+        use_schema(self._conn, self.schema)
         with suppress(psycopg.errors.UniqueViolation):  # two runners creating the tables at once
             self._create_schema()
 

@@ -67,6 +67,31 @@ def split_params(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), own
 
 
+def connect(
+    url: str, *, autocommit: bool = True, failure: str = "cannot connect to Postgres"
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection to ``url``; a failure is a ``StoreError`` that starts with ``failure`` and shows
+    the URL without its password."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit)
+    except psycopg.Error as exc:
+        raise StoreError(
+            f"{failure} at {redact_url(url)}: {exc}; check the URL "
+            "(postgresql://user@host:port/database) and that the server is running"
+        ) from None
+
+
+def use_schema(conn: psycopg.Connection[tuple[Any, ...]], schema: str | None, *, create: bool = True) -> None:
+    """Work in ``schema`` (created first when ``create``); ``None`` keeps the search_path's first.
+    Two processes may create it at the same moment: then it exists, which is all that is needed."""
+    if schema is None:
+        return
+    if create:
+        with suppress(psycopg.errors.UniqueViolation):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+    conn.execute(f"SET search_path TO {quote(schema)}")
+
+
 def split_schema(url: str) -> tuple[str, str | None]:
     """The URL without closeflow's own parameters, and its ``schema=`` if any."""
     url, own = split_params(url)
@@ -124,12 +149,7 @@ class PostgresStore(SqlStore):
         # psycopg would prepare a statement run 5 times; a prepared page upsert keeps the plan made for
         # the temp table as first seen and, as the model table grows, that plan scans all of it.
         self._conn.prepare_threshold = None
-        if self.schema is not None:
-            if create:
-                # Another process may create it at the same moment; then it exists, which is all we need.
-                with suppress(psycopg.errors.UniqueViolation):
-                    self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
-            self._conn.execute(f"SET search_path TO {quote(self.schema)}")
+        use_schema(self._conn, self.schema, create=create)
         if not create and self._rows("SELECT to_regclass('store_meta')") == [(None,)]:
             self._conn.close()
             where = f"schema {self.schema!r}" if self.schema is not None else "the search_path"
@@ -148,13 +168,7 @@ class PostgresStore(SqlStore):
         return f"PostgresStore({redact_url(self._url)!r}, schema={self.schema!r}{role})"
 
     def _connect(self, *, autocommit: bool) -> psycopg.Connection[tuple[Any, ...]]:
-        try:
-            return psycopg.connect(self._url, autocommit=autocommit)
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"cannot connect to Postgres at {redact_url(self._url)}: {exc}; check the URL "
-                "(postgresql://user@host:port/database) and that the server is running"
-            ) from None
+        return connect(self._url, autocommit=autocommit)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         # Only parameterised statements are rewritten: DDL may hold a literal "?" (a regex, a view
