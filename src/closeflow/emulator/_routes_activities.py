@@ -23,12 +23,12 @@ from starlette.routing import BaseRoute, Route
 
 from closeflow.emulator._activities import create_activity, delete_activity, update_activity
 from closeflow.emulator._collection import text_value
-from closeflow.emulator._errors import field_error, not_found
+from closeflow.emulator._errors import field_error
 from closeflow.emulator._list_filters import Range, date_range, in_values, order_by, select, within
 from closeflow.emulator._listing import page_bounds, project, requested_fields
 from closeflow.emulator._object_types import ACTIVITY_BY_NAME, ACTIVITY_BY_PATH, ACTIVITY_TYPES, ActivityType
 from closeflow.emulator._org import Organization
-from closeflow.emulator._requests import context_of, json_body, org_of
+from closeflow.emulator._requests import context_of, item_response, json_body, org_of
 
 ORDERS = {"date_created": text_value("date_created"), "activity_at": text_value("activity_at")}
 _NAMES = {**{k.name.lower(): k.name for k in ACTIVITY_TYPES}, **{k.path: k.name for k in ACTIVITY_TYPES}}
@@ -156,17 +156,17 @@ def _item_handler(kind: ActivityType) -> Callable[[Request], Any]:
     async def handler(request: Request) -> JSONResponse:
         org = org_of(request)
         activity_id = request.path_params["activity_id"]
-        if request.method == "DELETE":
-            delete_activity(org, kind, activity_id, context_of(request))
-            return JSONResponse({})
-        if request.method == "PUT":
-            record = update_activity(org, kind, activity_id, await json_body(request), context_of(request))
-        else:
-            found = org.activities.get(activity_id)
-            if found is None or found["_type"] != kind.name:
-                raise not_found()
-            record = found
-        return JSONResponse(project(record, requested_fields(request.query_params)))
+
+        def found() -> dict[str, Any] | None:
+            record = org.activities.get(activity_id)
+            return record if record is not None and record["_type"] == kind.name else None
+
+        return await item_response(
+            request,
+            found,
+            lambda body, context: update_activity(org, kind, activity_id, body, context),
+            lambda context: delete_activity(org, kind, activity_id, context),
+        )
 
     return handler
 

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from closeflow.emulator._collection import number_value, text_value
-from closeflow.emulator._errors import not_found
 from closeflow.emulator._list_filters import (
     Range,
     boolean,
@@ -33,7 +32,7 @@ from closeflow.emulator._opportunities import (
     update_opportunity,
 )
 from closeflow.emulator._org import Organization
-from closeflow.emulator._requests import context_of, json_body, org_of
+from closeflow.emulator._requests import context_of, item_response, json_body, org_of
 
 ORDERS = {
     "date_created": text_value("date_created"),
@@ -131,14 +130,9 @@ async def create_opportunity_handler(request: Request) -> JSONResponse:
 async def opportunity(request: Request) -> JSONResponse:
     org = org_of(request)
     opportunity_id = request.path_params["opportunity_id"]
-    if request.method == "DELETE":
-        delete_opportunity(org, opportunity_id, context_of(request))
-        return JSONResponse({})
-    if request.method == "PUT":
-        record = update_opportunity(org, opportunity_id, await json_body(request), context_of(request))
-    else:
-        found = org.opportunities.get(opportunity_id)
-        if found is None:
-            raise not_found()
-        record = found
-    return JSONResponse(project(record, requested_fields(request.query_params)))
+    return await item_response(
+        request,
+        lambda: org.opportunities.get(opportunity_id),
+        lambda body, context: update_opportunity(org, opportunity_id, body, context),
+        lambda context: delete_opportunity(org, opportunity_id, context),
+    )

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from closeflow.emulator._collection import text_value
-from closeflow.emulator._errors import field_error, not_found
+from closeflow.emulator._errors import field_error
 from closeflow.emulator._list_filters import (
     Range,
     boolean,
@@ -29,7 +29,7 @@ from closeflow.emulator._list_filters import (
 from closeflow.emulator._listing import page_bounds, project, requested_fields
 from closeflow.emulator._object_types import TASK_TYPES
 from closeflow.emulator._org import Organization
-from closeflow.emulator._requests import context_of, json_body, org_of
+from closeflow.emulator._requests import context_of, item_response, json_body, org_of
 from closeflow.emulator._tasks import create_task, date_sort_value, delete_task, update_task
 
 ORDERS = {"date": date_sort_value, "date_created": text_value("date_created")}
@@ -123,14 +123,9 @@ async def _bulk_update(request: Request, org: Organization) -> JSONResponse:
 async def task(request: Request) -> JSONResponse:
     org = org_of(request)
     task_id = request.path_params["task_id"]
-    if request.method == "DELETE":
-        delete_task(org, task_id, context_of(request))
-        return JSONResponse({})
-    if request.method == "PUT":
-        record = update_task(org, task_id, await json_body(request), context_of(request))
-    else:
-        found = org.tasks.get(task_id)
-        if found is None:
-            raise not_found()
-        record = found
-    return JSONResponse(project(record, requested_fields(request.query_params)))
+    return await item_response(
+        request,
+        lambda: org.tasks.get(task_id),
+        lambda body, context: update_task(org, task_id, body, context),
+        lambda context: delete_task(org, task_id, context),
+    )
