@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import jinja2
@@ -44,6 +45,20 @@ class ExpressionError(ConfigError):
         self.expression = expression
         self.reason = reason
         super().__init__(f"expression {_clip(expression)!r} failed: {reason}")
+
+
+@contextmanager
+def _refusals(source: str) -> Iterator[None]:
+    """The sandbox's refusals (a value over its cap, an unsafe call, an undefined name) as the
+    ``ExpressionError`` of ``source``."""
+    try:
+        yield
+    except TooBig as exc:
+        raise ExpressionError(source, str(exc)) from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise ExpressionError(source, f"not allowed in the sandbox: {exc}") from None
+    except jinja2.UndefinedError as exc:
+        raise ExpressionError(source, f"{exc.message} (names available: record, change, vars, …)") from None
 
 
 def switch_key(value: Any) -> str:
@@ -209,31 +224,17 @@ class Evaluator:
             return item
 
         try:  # our own walk, bounded by the cap: no time limit needed
-            return plain(value)
+            with _refusals(source):
+                return plain(value)
         except RecursionError:
             raise ExpressionError(source, "the value is nested too deeply") from None
-        except TooBig as exc:
-            raise ExpressionError(source, str(exc)) from None
-        except jinja2.exceptions.SecurityError as exc:
-            raise ExpressionError(source, f"not allowed in the sandbox: {exc}") from None
-        except jinja2.UndefinedError as exc:
-            raise ExpressionError(
-                source, f"{exc.message} (names available: record, change, vars, …)"
-            ) from None
 
     def _guarded(self, source: str, work: Callable[[], T]) -> T:
         try:
-            return within(self.time_limit, work)
+            with _refusals(source):
+                return within(self.time_limit, work)
         except Deadline:
             raise ExpressionError(source, f"took longer than the limit of {self.time_limit:g} s") from None
-        except TooBig as exc:
-            raise ExpressionError(source, str(exc)) from None
-        except jinja2.exceptions.SecurityError as exc:
-            raise ExpressionError(source, f"not allowed in the sandbox: {exc}") from None
-        except jinja2.UndefinedError as exc:
-            raise ExpressionError(
-                source, f"{exc.message} (names available: record, change, vars, …)"
-            ) from None
         except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             raise ExpressionError(source, f"{type(exc).__name__}: {exc}") from None
         except RecursionError:
