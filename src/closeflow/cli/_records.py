@@ -57,7 +57,8 @@ def _column_key(name: str) -> str:
     return "custom." + name.removeprefix("custom.").strip('"') if name.startswith('custom."') else name
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as one table or CSV cell: nothing for null, JSON for lists and objects."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
@@ -77,7 +78,7 @@ async def render_records(rows: AsyncIterator[dict[str, Any]], fields: list[str],
         writer = csv.writer(sys.stdout)
         writer.writerow(keys)
         async for row in rows:
-            writer.writerow([_cell(row.get(k)) for k in keys])
+            writer.writerow([cell_text(row.get(k)) for k in keys])
             count += 1
     else:
         collected = [row async for row in rows]
@@ -90,14 +91,14 @@ async def render_records(rows: AsyncIterator[dict[str, Any]], fields: list[str],
                 caption=f"{count} record{'s' if count != 1 else ''}",
             )
             for row in collected:
-                table.add_row(*(_cell(row.get(k)) for k in keys))
+                table.add_row(*(cell_text(row.get(k)) for k in keys))
             console.print(table)
     return count
 
 
 def _changes(outcome: Outcome) -> str:
     return "\n".join(
-        f"{c.field}: {_cell(c.before) or '∅'} → {_cell(c.after) or '∅'}" for c in outcome.changes
+        f"{c.field}: {cell_text(c.before) or '∅'} → {cell_text(c.after) or '∅'}" for c in outcome.changes
     )
 
 

@@ -15,6 +15,7 @@ from rich.table import Column, Table
 
 from closeflow.cli._app import app, console, err_console, fail, run
 from closeflow.cli._common import BaseUrlOption, ProfileOption, client_for
+from closeflow.cli._records import cell_text
 from closeflow.sync import (
     DEFAULT_LOOKBACK,
     MODEL_NAMES,
@@ -266,11 +267,11 @@ def sql_command(
     elif output is RowsFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
-        writer.writerows([_cell(value) for value in row] for row in rows)
+        writer.writerows([cell_text(value) for value in row] for row in rows)
     else:
         table = Table(*(Column(c, overflow="fold") for c in columns), caption=f"{len(rows)} rows")
         for row in rows:
-            table.add_row(*(_cell(value) for value in row))
+            table.add_row(*(cell_text(value) for value in row))
         console.print(table)
     if cut:
         err_console.print(
@@ -288,11 +289,3 @@ def _compact(value: Any) -> Any:
             for key, item in value.items()
         }
     return value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
