@@ -43,6 +43,7 @@ from closeflow.actions._specs import (
     UpsertContacts,
     UpsertLeads,
     custom_field_name,
+    input_keys,
     parse_spec,
 )
 from closeflow.close import SEARCH_LAG
@@ -83,6 +84,7 @@ __all__ = [
     "custom_field_name",
     "execute",
     "from_text",
+    "input_keys",
     "open_write_ledger",
     "parse_spec",
     "read_csv",

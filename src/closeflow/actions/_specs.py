@@ -28,6 +28,7 @@ __all__ = [
     "UpsertLeads",
     "WriteSpec",
     "custom_field_name",
+    "input_keys",
     "parse_spec",
 ]
 
@@ -80,6 +81,24 @@ def custom_field_name(key: str) -> str | None:
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = name[1:-1]
     return name or None
+
+
+# Spec fields whose value is one input key (the rest name keys inside mappings, custom and match).
+_KEY_FIELDS = ("email", "phone", "associated_lead_id", "key", "lead_id", "note", "contact_id")
+
+
+def input_keys(spec: Any) -> list[tuple[str, str, str]]:
+    """Every input key ``spec`` reads, as ``(key, spec field, what it fills)``: ``("full_name",
+    "mappings", "name")``, ``("source", "custom", "Lead Source")``, ``("email", "match", "email")``,
+    ``("lead", "associated_lead_id", "")``."""
+    found = [(key, "mappings", field) for field, key in getattr(spec, "mappings", {}).items()]
+    found += [(key, "custom", name) for name, key in getattr(spec, "custom", {}).items()]
+    found += [(rule.value, "match", rule.property) for rule in getattr(spec, "match", [])]
+    for name in _KEY_FIELDS:
+        key = getattr(spec, name, None)
+        if isinstance(key, str) and key:
+            found.append((key, name, ""))
+    return found
 
 
 def _check_fields(keys: Any, allowed: tuple[str, ...], what: str, *, custom_ok: bool) -> None:

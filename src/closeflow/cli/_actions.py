@@ -28,6 +28,7 @@ from closeflow.actions import (
     UpdateLeads,
     UpsertContacts,
     UpsertLeads,
+    input_keys,
     search,
 )
 from closeflow.cli._app import app, fail, guarded, run
@@ -391,13 +392,20 @@ async def _search(spec: Any, output: OutputFormat, profile: str | None, base_url
 
 def _check_columns(spec: Any, records: InputRecords) -> None:
     """Every column the options name must exist in the input (a typo would silently map nothing)."""
-    named: list[tuple[str, str]] = [(f"--map {f}={c}", c) for f, c in getattr(spec, "mappings", {}).items()]
-    named += [(f'--custom "{f}={c}"', c) for f, c in getattr(spec, "custom", {}).items()]
-    named += [(f"--match {r.property}={r.value}", r.value) for r in getattr(spec, "match", [])]
-    for field in ("email", "phone", "associated_lead_id", "key"):
-        column = getattr(spec, field, None)
-        if column:
-            named.append((f"{OPTION_NAMES[field]} {column}", column))
+    options = {
+        "mappings": "--map {fills}={key}",
+        "custom": '--custom "{fills}={key}"',
+        "match": "--match {fills}={key}",
+    }
+    named = [
+        (
+            options[field].format(fills=fills, key=key)
+            if field in options
+            else f"{OPTION_NAMES[field]} {key}",
+            key,
+        )
+        for key, field, fills in input_keys(spec)
+    ]
     missing = [(option, column) for option, column in named if column not in records.columns]
     if missing and records.count:
         columns = ", ".join(sorted(records.columns)) or "none"

@@ -16,6 +16,7 @@ from closeflow.actions import (
     Summary,
     custom_field_name,
     execute,
+    input_keys,
     parse_spec,
     run_action,
     search,
@@ -162,15 +163,7 @@ def _custom_keys(records: list[dict[str, Any]], custom: dict[str, str]) -> dict[
 
 def _ignored_keys(spec: Any, records: list[dict[str, Any]]) -> list[str]:
     """Record keys the spec reads from nowhere (an agent's `Industry` meant as a custom field)."""
-    used = {
-        *getattr(spec, "mappings", {}).values(),
-        *getattr(spec, "custom", {}).values(),
-        *(rule.value for rule in getattr(spec, "match", [])),
-    }
-    for name in ("email", "phone", "associated_lead_id", "key", "lead_id", "note", "contact_id"):
-        value = getattr(spec, name, None)
-        if isinstance(value, str):
-            used.add(value)
+    used = {key for key, _field, _fills in input_keys(spec)}
     return sorted({str(key) for record in records for key in record} - used)
 
 
