@@ -173,15 +173,14 @@ class AgentServer:
         return ok, answer
 
     def _mode(self, tool: AgentTool, arguments: dict[str, Any]) -> tuple[Mode, Any]:
-        """The call's mode, and what a redeemed token's plan pinned (a delete's ids)."""
-        if not tool.writes:
-            return "read", None
-        if not self.options.confirm:
-            return ("plan" if arguments.pop(DRY_RUN, False) else "execute"), None
+        """The call's mode, with the control inputs taken out of ``arguments``, and what a redeemed
+        token's plan pinned (a delete's ids)."""
+        mode = _intended_mode(tool, arguments, confirm=self.options.confirm)
+        arguments.pop(DRY_RUN, None)
         token = arguments.pop(CONFIRMATION_TOKEN, None)
         if token is None:
-            return "plan", None
-        return "execute", self.confirmations.redeem(str(token), tool.name, _canonical(tool, arguments))
+            return mode, None
+        return mode, self.confirmations.redeem(str(token), tool.name, _canonical(tool, arguments))
 
     async def _run(
         self, tool: AgentTool, arguments: dict[str, Any], mode: Mode, run_id: str, pinned: Any
@@ -329,10 +328,11 @@ def _canonical(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def _intended_mode(tool: AgentTool, arguments: Mapping[str, Any], *, confirm: bool) -> Mode:
+    """What a call asks for: a read, a plan, or (with a token, or without confirmation) an execute."""
     if not tool.writes:
         return "read"
     if confirm:
-        return "execute" if arguments.get(CONFIRMATION_TOKEN) else "plan"
+        return "execute" if arguments.get(CONFIRMATION_TOKEN) is not None else "plan"
     return "plan" if arguments.get(DRY_RUN) else "execute"
 
 
