@@ -28,8 +28,7 @@ from closeflow.mcp._catalog import Limits, agent_tools
 from closeflow.mcp._config import ServerConfig
 from closeflow.mcp._confirm import DEFAULT_TTL, ConfirmationError, Confirmations
 from closeflow.mcp._tool import CONFIRMATION_TOKEN, DRY_RUN, TIERS, AgentTool, ArgumentError, Tier
-from closeflow.plays import NodeRecord
-from closeflow.plays._secrets import MIN_SECRET_LENGTH, REDACTED, SECRET_NAME, scrub
+from closeflow.plays import MIN_SECRET_LENGTH, REDACTED, SECRET_NAME, NodeRecord, scrub
 from closeflow.sync import StoreError
 
 log = logging.getLogger("closeflow.mcp")

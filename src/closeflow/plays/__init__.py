@@ -20,12 +20,16 @@ from closeflow.plays._retry import retry_from
 from closeflow.plays._runner import CycleReport, PlayCycle, run_context, run_cycle, run_forever
 from closeflow.plays._runs import NodeRecord, RunLedger, RunRecord
 from closeflow.plays._schedule import Cron, is_due, parse_cron, parse_duration
+from closeflow.plays._secrets import MIN_SECRET_LENGTH, REDACTED, SECRET_NAME, scrub
 from closeflow.plays._segment import segment_matches, trigger_matches
 from closeflow.plays._spec import Catalog, Play, Tool, load_folder, load_play_file
 from closeflow.plays._tools import ToolInputError, ToolOutputError, node_report, run_tool
 from closeflow.plays._yaml import PlayFileError
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "SECRET_NAME",
     "Catalog",
     "Cron",
     "CycleReport",
@@ -55,6 +59,7 @@ __all__ = [
     "run_forever",
     "run_to_end",
     "run_tool",
+    "scrub",
     "segment_matches",
     "trigger_matches",
 ]
