@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from closeflow.actions import SqliteLedger
-from closeflow.plays._ledger import SqlRunLedger, open_run_ledger
+from closeflow.plays import open_run_ledger
+from closeflow.plays._ledger_sql import SqlRunLedger
 from closeflow.plays._spec import Catalog, load_folder
 
 POSTGRES_URL = os.environ.get("CLOSEFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -18,11 +19,11 @@ from closeflow._clock import FakeClock
 from closeflow.actions import SqliteLedger
 from closeflow.close import CloseClient
 from closeflow.emulator import Emulator
-from closeflow.plays import CycleReport, run_cycle
-from closeflow.plays._ledger import SqlRunLedger, open_run_ledger
+from closeflow.plays import CycleReport, open_run_ledger, run_cycle
+from closeflow.plays._ledger_sql import SqlRunLedger
 from closeflow.plays._runner import LEASE_SECONDS, holder_is_gone, new_owner
 from closeflow.plays._spec import Catalog
-from closeflow.sync import open_store, sync
+from closeflow.sync import Store, open_store, sync
 from tests.plays._fixtures import catalog
 
 LEADS = 12
@@ -34,6 +35,22 @@ trigger: {model: leads, on: [added]}
 nodes:
   - {id: hook, type: http, method: POST, url: "http://hooks.test/lead", json: {lead: "{{ record.id }}"}}
 """
+
+
+async def offline_cycle(
+    plays: Catalog,
+    store: Store,
+    ledger: SqlRunLedger,
+    writes: SqliteLedger,
+    clock: FakeClock,
+    http: httpx2.AsyncClient,
+    **options: Any,
+) -> CycleReport:
+    """One runner cycle without Close (no sync, no client): runs resumed and driven, HTTP to ``http``."""
+    return await run_cycle(
+        plays, store=store, client=None, ledger=ledger, write_ledger=writes, clock=clock,
+        sync_first=False, http=http, **options,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -127,17 +144,7 @@ async def test_two_concurrent_runners_send_each_enrolled_records_hook_once(
         store, ledger = open_store(store_path), open_run_ledger(target, clock=clock)
         writes = SqliteLedger(tmp_path / "writes.db")
         try:
-            return await run_cycle(
-                plays,
-                store=store,
-                client=None,
-                ledger=ledger,
-                write_ledger=writes,
-                clock=clock,
-                sync_first=False,
-                concurrency=4,
-                http=client,
-            )
+            return await offline_cycle(plays, store, ledger, writes, clock, client, concurrency=4)
         finally:
             writes.close()
             ledger.close()
@@ -184,16 +191,7 @@ async def test_a_runner_leaves_a_run_leased_to_another_until_the_lease_expires(
     assert ledger.claim(run_id, "other-runner", until=clock.now() + LEASE_SECONDS, now=clock.now())
 
     async def cycle() -> CycleReport:
-        return await run_cycle(
-            plays,
-            store=store,
-            client=None,
-            ledger=ledger,
-            write_ledger=writes,
-            clock=clock,
-            sync_first=False,
-            http=client,
-        )
+        return await offline_cycle(plays, store, ledger, writes, clock, client)
 
     try:
         held = await cycle()
@@ -256,16 +254,7 @@ async def test_a_restarted_runner_takes_over_a_killed_runners_lease_at_once(
         )
         assert ledger.claim(runs[holder], holder, until=clock.now() + LEASE_SECONDS, now=clock.now())
     try:
-        report = await run_cycle(
-            plays,
-            store=store,
-            client=None,
-            ledger=ledger,
-            write_ledger=writes,
-            clock=clock,
-            sync_first=False,
-            http=client,
-        )
+        report = await offline_cycle(plays, store, ledger, writes, clock, client)
         assert report.resumed == 1
         assert len(hooks.leads) == 1
         done, waiting = ledger.run(runs[killed]), ledger.run(runs[alive])
@@ -309,10 +298,8 @@ async def _drive_slow_run(
     writes = SqliteLedger(tmp_path / "writes.db")
     try:
         async with httpx2.AsyncClient(transport=httpx2.MockTransport(receive)) as client:
-            await run_cycle(
-                catalog(tmp_path / "slow-plays", slow=SLOW_PLAY), store=store, client=None, ledger=ledger,
-                write_ledger=writes, clock=clock, sync_first=False, http=client,
-            )  # fmt: skip
+            slow = catalog(tmp_path / "slow-plays", slow=SLOW_PLAY)
+            await offline_cycle(slow, store, ledger, writes, clock, client)
     finally:
         writes.close()
         store.close()
@@ -422,12 +409,7 @@ nodes:
     async def receive(request: httpx2.Request) -> httpx2.Response:
         hooks.leads.append(request.read().decode())
         # While the agent's tool run is in flight, a runner on the same database runs a cycle.
-        reports.append(
-            await run_cycle(
-                tools, store=store, client=None, ledger=ledger, write_ledger=writes, clock=clock,
-                sync_first=False, http=inner,
-            )
-        )  # fmt: skip
+        reports.append(await offline_cycle(tools, store, ledger, writes, clock, inner))
         return httpx2.Response(200, json={})
 
     try:
